@@ -1,0 +1,49 @@
+# Two commands: `make run` and `make test`. Each creates .venv on a fresh machine,
+# installs torch first (so nothing can swap in a CUDA build), then the pins, then the package.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+# Where torch comes from. Default: PyPI plus any local wheel folder pip is configured with.
+# On a machine without a local CPU wheel, `make TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+TORCH_INDEX ?=
+TORCH_ARGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+
+.PHONY: setup run test test-fast lint bench default-data clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+
+$(VENV)/.torch: $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0 $(TORCH_ARGS)
+	touch $@
+
+$(VENV)/.deps: $(VENV)/.torch requirements.txt pyproject.toml
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	@$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $@
+
+setup: $(VENV)/.deps
+
+run: setup
+	CRYSTALREP_NUMBA_CACHE=1 $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+lint: setup
+	$(BIN)/ruff check crystalrep ui pages app.py tests benchmarks
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+default-data: setup
+	$(BIN)/crystalrep data build-default
+
+clean:
+	rm -rf $(VENV) .pytest_cache
