@@ -1,0 +1,74 @@
+"""Stage benchmarks: each ``bench_*.py`` module exposes ``run(quick: bool) -> list[dict]``.
+
+A row is one timed implementation of one stage::
+
+    {"stage": "graph 6 Å", "impl": "crystalrep arrays_to_graph", "kind": "ours",
+     "n": 1000, "seconds": 0.21, "note": ""}
+
+``kind`` is ``ours``, ``peer`` (another library doing the same job) or ``floor`` (the part of
+our work we cannot avoid). The runner derives items/s and ratios against the stage's ``ours``
+row. A module raises :class:`Skipped` with a reason when its inputs are missing, and may define
+``summary(rows) -> list[str]`` for target checks written under its table.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class Skipped(Exception):
+    """A benchmark cannot run here; the message says why."""
+
+
+def shared_data_dir() -> Path:
+    """``$CRYSTALREP_SHARED_DATA`` or ``../shared/data`` beside the project; Skipped if absent."""
+    env = os.environ.get("CRYSTALREP_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not path.is_dir():
+        raise Skipped(f"shared data not found at {path} (set CRYSTALREP_SHARED_DATA)")
+    return path
+
+
+def read_cifs(dataset: str, n: int) -> list[str]:
+    """The first ``n`` CIF strings of ``<shared>/<dataset>/val.csv``."""
+    import pandas as pd
+
+    path = shared_data_dir() / dataset / "val.csv"
+    if not path.is_file():
+        raise Skipped(f"{path} is missing")
+    return pd.read_csv(path, nrows=n, usecols=["cif"])["cif"].tolist()
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> float:
+    """Best wall time of ``repeat`` calls, in seconds (garbage collected between calls)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def best_of_each(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Best wall time of each callable, calling them in turn ``repeat`` times.
+
+    Interleaving keeps a change in machine load (a shared box) from favouring one of them.
+    """
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            best[name] = min(best[name], best_of(fn, 1))
+    return best
+
+
+def row(stage: str, impl: str, kind: str, n: int, seconds: float, note: str = "") -> dict[str, Any]:
+    """One result row (see the module docstring)."""
+    if kind not in ("ours", "peer", "floor"):
+        raise ValueError(f"kind must be one of ours, peer, floor; got {kind!r}.")
+    return {"stage": stage, "impl": impl, "kind": kind, "n": n, "seconds": seconds, "note": note}

@@ -1,0 +1,221 @@
+"""Periodic graphs agree edge-for-edge with pymatgen's neighbour list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from crystalrep.graphs import GraphConfig, arrays_to_graph, dataset_graphs, structure_to_graph
+from crystalrep.structures import StructureError
+
+TRICLINIC = Structure(
+    Lattice.from_parameters(3.1, 3.7, 4.3, 81, 97, 104),
+    ["Si", "O", "O", "Mg"],
+    [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0.5], [0.55, 0.45, 0.25]],
+)
+CELLS = {
+    "simple_cubic_a2": Structure(Lattice.cubic(2.0), ["Po"], [[0, 0, 0]]),
+    "cscl": Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "triclinic": TRICLINIC,
+    # coordinates outside [0, 1) must keep their own shift convention
+    "unwrapped": Structure(Lattice.cubic(3.0), ["Na", "Cl"], [[1.2, -0.3, 0.1], [0.5, 0.5, 2.5]]),
+}
+
+
+def edge_map(i, j, shift, dist) -> dict[tuple[int, int, tuple[int, ...]], float]:
+    """{(centre, neighbour, image shift): distance} from any neighbour-list arrays."""
+    shifts = np.rint(np.asarray(shift)).astype(int)
+    return {
+        (int(a), int(b), tuple(s)): float(d)
+        for a, b, s, d in zip(np.asarray(i), np.asarray(j), shifts, np.asarray(dist), strict=True)
+    }
+
+
+def graph_edges(data) -> dict[tuple[int, int, tuple[int, ...]], float]:
+    return edge_map(data.edge_index[0], data.edge_index[1], data.edge_shift, data.distance)
+
+
+def pymatgen_edges(structure: Structure, cutoff: float):
+    return edge_map(*structure.get_neighbor_list(r=cutoff))
+
+
+def assert_same_edges(data, structure: Structure, cutoff: float) -> None:
+    ours, ref = graph_edges(data), pymatgen_edges(structure, cutoff)
+    assert len(ours) == data.edge_index.shape[1], "duplicate edges"
+    assert ours.keys() == ref.keys()
+    diff = max((abs(ours[k] - ref[k]) for k in ref), default=0.0)
+    assert diff < 1e-5
+
+
+def assert_vectors_consistent(data) -> None:
+    i, j = data.edge_index
+    expected = data.pos[j] + data.edge_shift @ data.cell[0] - data.pos[i]
+    torch.testing.assert_close(data.edge_vec, expected, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(data.distance, data.edge_vec.norm(dim=1), atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.parametrize("cutoff", [3.0, 6.0])
+def test_edges_match_pymatgen(name: str, cutoff: float) -> None:
+    structure = CELLS[name]
+    data = structure_to_graph(structure, config=GraphConfig(cutoff=cutoff))
+    assert_same_edges(data, structure, cutoff)
+    assert_vectors_consistent(data)
+
+
+def test_cutoff_far_beyond_cell_has_self_images_but_no_self_pair() -> None:
+    data = structure_to_graph(CELLS["simple_cubic_a2"], config=GraphConfig(cutoff=6.0))
+    # integer shifts with |S| <= 3 in a 2 Å cube, excluding the origin (distance 6 is inside)
+    grid = np.stack(np.meshgrid(*[np.arange(-3, 4)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    norms = np.linalg.norm(grid, axis=1)
+    assert data.edge_index.shape[1] == int(((norms > 0) & (norms <= 3)).sum()) == 122
+    assert bool((data.edge_index == 0).all())
+    assert float(data.distance.min()) == pytest.approx(2.0)
+    assert not bool((data.edge_shift == 0).all(dim=1).any())
+
+
+def test_fields_dtypes_and_shapes() -> None:
+    data = structure_to_graph(CELLS["cscl"], config=GraphConfig(cutoff=5.0))
+    n_edges = data.edge_index.shape[1]
+    assert data.num_nodes == 2
+    assert data.z.dtype == torch.long and data.z.tolist() == [55, 17]
+    assert data.pos.dtype == torch.float32 and data.pos.shape == (2, 3)
+    assert data.cell.shape == (1, 3, 3) and data.cell.dtype == torch.float32
+    assert data.edge_index.dtype == torch.long
+    assert data.edge_shift.shape == (n_edges, 3)
+    assert data.edge_vec.shape == (n_edges, 3) and data.edge_vec.dtype == torch.float32
+    assert data.distance.shape == (n_edges,) and data.distance.dtype == torch.float32
+    assert bool((data.edge_index[0][1:] >= data.edge_index[0][:-1]).all()), "grouped by centre"
+
+
+@pytest.mark.parametrize("name", ["cscl", "triclinic", "simple_cubic_a2"])
+def test_max_neighbors_keeps_nearest(name: str) -> None:
+    structure, k = CELLS[name], 5
+    full = structure_to_graph(structure, config=GraphConfig(cutoff=6.0))
+    capped = structure_to_graph(structure, config=GraphConfig(cutoff=6.0, max_neighbors=k))
+    assert_vectors_consistent(capped)
+    assert graph_edges(capped).items() <= graph_edges(full).items()
+    for centre in range(len(structure)):
+        all_d = np.sort(full.distance[full.edge_index[0] == centre].numpy())
+        kept = capped.distance[capped.edge_index[0] == centre].numpy()
+        assert len(kept) == min(k, len(all_d))
+        np.testing.assert_allclose(np.sort(kept), all_d[:k])
+    again = structure_to_graph(structure, config=GraphConfig(cutoff=6.0, max_neighbors=k))
+    assert torch.equal(again.edge_index, capped.edge_index)
+    assert torch.equal(again.edge_shift, capped.edge_shift)
+
+
+def test_nearest_breaks_ties_by_neighbour_then_shift() -> None:
+    from crystalrep.graphs import _nearest
+
+    rng = np.random.default_rng(0)
+    n, k, e = 6, 4, 300
+    i, j = np.sort(rng.integers(0, n, e)), rng.integers(0, n, e)
+    shift = rng.integers(-2, 3, (e, 3))
+    dist = rng.integers(1, 5, e).astype(float)  # integer distances: ties everywhere
+    key = sorted(range(e), key=lambda x: (i[x], dist[x], j[x], *shift[x]))
+    expected = [x for c in range(n) for x in [y for y in key if i[y] == c][:k]]
+    assert _nearest(i, j, shift, dist, k).tolist() == expected
+
+
+def test_max_neighbors_search_widens_for_sparse_centres() -> None:
+    # seven atoms in a tight cluster and one alone in the middle of a 12 Å cell: the first
+    # radius (from mean density) holds the cluster's neighbours but not the lone atom's
+    frac = np.vstack([rng_cluster(), [[0.5, 0.5, 0.5]]])
+    structure = Structure(Lattice.cubic(12.0), ["C"] * 7 + ["Fe"], frac)
+    capped = structure_to_graph(structure, config=GraphConfig(cutoff=12.0, max_neighbors=4))
+    full = structure_to_graph(structure, config=GraphConfig(cutoff=12.0))
+    assert graph_edges(capped).items() <= graph_edges(full).items()
+    for centre in range(len(structure)):
+        all_d = np.sort(full.distance[full.edge_index[0] == centre].numpy())
+        kept = np.sort(capped.distance[capped.edge_index[0] == centre].numpy())
+        np.testing.assert_allclose(kept, all_d[:4])
+    assert float(capped.distance[capped.edge_index[0] == 7].min()) > 8.0
+
+
+def rng_cluster() -> np.ndarray:
+    return np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1], [0.1, 0.1, 0], [0.1, 0, 0.1], [0, 0.1, 0.1]])
+
+
+@pytest.mark.parametrize("kwargs", [{"cutoff": 0.0}, {"cutoff": -1.0}, {"max_neighbors": 0}])
+def test_invalid_config_raises(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        GraphConfig(**kwargs)
+
+
+def test_graph_does_not_share_memory_with_inputs() -> None:
+    lattice, numbers, frac = np.eye(3) * 3.0, np.array([11, 17]), np.array([[0, 0, 0], [0.5, 0.5, 0.5]])
+    data = arrays_to_graph(lattice, numbers, frac, config=GraphConfig(cutoff=4.0))
+    data.z[0] = 0  # e.g. a masking pretext task editing the graph in place
+    data.pos[0] = 1.0
+    assert numbers.tolist() == [11, 17] and frac[0].tolist() == [0, 0, 0]
+    before = {k: v.clone() for k, v in data.items() if torch.is_tensor(v)}
+    arrays_to_graph(np.eye(3) * 2.5, [8], np.zeros((1, 3)), config=GraphConfig(cutoff=4.0))
+    for key, value in before.items():  # the next call reuses vesin's buffers
+        assert torch.equal(data[key], value), key
+
+
+def test_bad_arrays_raise() -> None:
+    with pytest.raises(ValueError, match="expected lattice"):
+        arrays_to_graph(np.eye(3), [1, 2], np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="neighbour list"):
+        arrays_to_graph(np.zeros((3, 3)), [1], np.zeros((1, 3)))
+
+
+def test_disordered_structure_raises() -> None:
+    disordered = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    with pytest.raises(StructureError):
+        structure_to_graph(disordered)
+
+
+class _Arrays:
+    """Minimal dataset stand-in: ``__len__`` and ``arrays(i)``."""
+
+    def __init__(self, structures: list[Structure]) -> None:
+        self._s = structures
+
+    def __len__(self) -> int:
+        return len(self._s)
+
+    def arrays(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = self._s[i]
+        return s.lattice.matrix, np.array(s.atomic_numbers), s.frac_coords
+
+
+def test_dataset_graphs_in_order_with_progress() -> None:
+    structures = [CELLS[name] for name in sorted(CELLS)]
+    calls: list[tuple[int, int]] = []
+    graphs = dataset_graphs(_Arrays(structures), config=GraphConfig(cutoff=4.0), progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(k + 1, len(structures)) for k in range(len(structures))]
+    for data, structure in zip(graphs, structures, strict=True):
+        assert_same_edges(data, structure, 4.0)
+
+
+def test_dataset_graphs_on_dataset(tiny_structures: list[Structure]) -> None:
+    from crystalrep.datasets import Dataset
+
+    ds = Dataset.from_structures("tiny", range(len(tiny_structures)), tiny_structures)
+    for data, structure in zip(dataset_graphs(ds), tiny_structures, strict=True):
+        assert_same_edges(data, structure, 6.0)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["perov_5", "carbon_24"])
+def test_real_structures_match_pymatgen(shared_data: Path, name: str) -> None:
+    table = pd.read_csv(shared_data / name / "val.csv", nrows=50)
+    for cif in table["cif"]:
+        structure = Structure.from_str(cif, fmt="cif")
+        data = structure_to_graph(structure, config=GraphConfig(cutoff=6.0))
+        assert_same_edges(data, structure, 6.0)
+        assert_vectors_consistent(data)
+        capped = structure_to_graph(structure, config=GraphConfig(cutoff=8.0, max_neighbors=12))
+        centres, _, _, dist = structure.get_neighbor_list(r=8.0)
+        assert graph_edges(capped).keys() <= pymatgen_edges(structure, 8.0).keys()
+        for centre in range(len(structure)):
+            kept = np.sort(capped.distance[capped.edge_index[0] == centre].numpy())
+            np.testing.assert_allclose(kept, np.sort(dist[centres == centre])[:12], atol=1e-5)
