@@ -1,0 +1,165 @@
+"""crystalrep.structures: every format parses, every failure is one StructureError sentence."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from crystalrep.structures import (
+    StructureError,
+    detect_format,
+    read_structure,
+    read_structures,
+    validate_structure,
+)
+
+NACL = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+FE = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def _error(source, **kwargs) -> str:
+    with pytest.raises(StructureError) as info:
+        read_structures(source, **kwargs)
+    return str(info.value)
+
+
+def _one_sentence(message: str, source: str) -> None:
+    assert message.startswith(f"{source}: ")
+    assert "\n" not in message and message.endswith(".")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaks(recwarn, capsys):
+    """No warning and no output may escape the parser, whatever the test does."""
+    yield
+    assert [str(w.message) for w in recwarn] == []
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+def test_cif_roundtrip(tmp_path):
+    path = tmp_path / "nacl.cif"
+    path.write_text(NACL.to(fmt="cif"))
+    s = read_structure(path)
+    assert s.composition.reduced_formula == "NaCl" and len(s) == 2
+    assert np.allclose(s.lattice.abc, (4.2, 4.2, 4.2))
+
+
+def test_cif_multiblock_gives_every_block():
+    text = NACL.to(fmt="cif") + "\n" + FE.to(fmt="cif")
+    structures = read_structures("two.cif", text=text)
+    assert [s.composition.reduced_formula for s in structures] == ["NaCl", "Fe"]
+    assert read_structure("two.cif", text=text).composition.reduced_formula == "NaCl"
+
+
+def test_gzipped_cif(tmp_path):
+    path = tmp_path / "nacl.cif.gz"
+    path.write_bytes(gzip.compress(NACL.to(fmt="cif").encode()))
+    assert len(read_structure(path)) == 2
+
+
+def test_poscar_and_json():
+    assert read_structure("POSCAR", text=NACL.to(fmt="poscar")) == NACL
+    assert read_structure("nacl.json", text=json.dumps(NACL.as_dict())) == NACL
+    both = read_structures("two.json", text=json.dumps([NACL.as_dict(), FE.as_dict()]))
+    assert [len(s) for s in both] == [2, 2]
+
+
+def test_detect_format():
+    assert detect_format("x.cif") == "cif" and detect_format("x.mcif.gz") == "cif"
+    assert detect_format("CONTCAR") == "poscar" and detect_format("a.json") == "json"
+    assert detect_format("frames.extxyz") == "extxyz"
+    assert detect_format("noext", "data_x\n_cell_length_a 1") == "cif"
+
+
+def test_nan_lattice_is_rejected():
+    d = NACL.as_dict()
+    d["lattice"]["matrix"][0][0] = float("nan")
+    message = _error("nan.json", text=json.dumps(d))
+    _one_sentence(message, "nan.json")
+    assert "NaN" in message
+
+
+def test_zero_volume_is_rejected():
+    d = NACL.as_dict()
+    d["lattice"]["matrix"] = [[4.2, 0, 0], [4.2, 0, 0], [0, 0, 4.2]]
+    message = _error("flat.json", text=json.dumps(d))
+    _one_sentence(message, "flat.json")
+    assert "volume is zero" in message
+
+
+def _supercell_poscar(reps: int) -> str:
+    """POSCAR text of a reps³ supercell of a 6-atom cell, written directly (pymatgen is slow here)."""
+    frac = np.array([[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [0.25, 0.25, 0.75]])
+    shifts = np.stack(np.meshgrid(*[np.arange(reps)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    coords = ((frac[None] + shifts) / reps).reshape(-1, 3)
+    order = np.argsort(np.tile(np.arange(6), len(shifts)), kind="stable")
+    counts = [len(shifts)] * 6
+    lines = ["supercell", "1.0", f"{4.0 * reps} 0 0", f"0 {5.0 * reps} 0", f"0 0 {6.0 * reps}",
+             "Ba Ti O N F Sr", " ".join(map(str, counts)), "Direct"]
+    lines += [f"{x:.6f} {y:.6f} {z:.6f}" for x, y, z in coords[order]]
+    return "\n".join(lines) + "\n"
+
+
+def test_too_many_atoms_is_rejected():
+    text = _supercell_poscar(12)
+    message = _error("big/POSCAR", text=text, max_atoms=500)
+    _one_sentence(message, "big/POSCAR")
+    assert "10368 atoms exceed the limit of 500" in message
+
+
+def test_partial_occupancy_names_the_site():
+    disordered = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Co": 0.5}, "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    message = _error("alloy.cif", text=disordered.to(fmt="cif"))
+    _one_sentence(message, "alloy.cif")
+    assert "partial occupancy" in message and "(Fe0.5 Co0.5)" in message  # the site is named
+
+
+def test_atoms_too_close():
+    close = Structure(Lattice.cubic(5.0), ["Si", "Si"], [[0, 0, 0], [0.06, 0, 0]])
+    message = _error("close.cif", text=close.to(fmt="cif"))
+    _one_sentence(message, "close.cif")
+    assert "0.300 Å apart" in message
+    with pytest.raises(StructureError, match="apart"):
+        validate_structure(close, source="close", min_distance=0.5)
+    assert validate_structure(close, source="close", min_distance=0.2) is close
+
+
+@pytest.mark.parametrize("text", ["", "   \n\n"])
+def test_empty_text(text):
+    _one_sentence(_error("empty.cif", text=text), "empty.cif")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.cif"
+    path.write_text("")
+    message = _error(path)
+    _one_sentence(message, str(path))
+    assert "empty" in message
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("garbage.txt", "hello world\nthis is not a crystal\n"),
+    ("garbage.cif", "data_broken\n_cell_length_a banana\nloop_\n_atom_site_label\n"),
+    ("garbage.json", "{not json"),
+    ("garbage.json", json.dumps({"hello": "world"})),
+    ("POSCAR", "title\n1.0\n1 0 0\n0 1 0\n"),
+])
+def test_garbage_is_one_clear_error(name, text):
+    _one_sentence(_error(name, text=text), name)
+
+
+def test_unknown_format_and_missing_file(tmp_path):
+    _one_sentence(_error("x.cif", text="data_x", fmt="pdb"), "x.cif")
+    missing = tmp_path / "missing.cif"
+    _one_sentence(_error(missing), str(missing))
+
+
+def test_cif_without_sites_says_so():
+    message = _error("nosites.cif", text="data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n")
+    _one_sentence(message, "nosites.cif")
+    assert "no structure" in message
