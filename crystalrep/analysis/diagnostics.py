@@ -1,0 +1,155 @@
+"""Invariance diagnostics: how much does an embedding move when the crystal does not change?
+
+For each structure ``x`` and transform ``T`` the score is ``|z(Tx) - z(x)| / |z(x)|``. Rotation,
+origin shift, atom permutation and a 2x2x2 supercell describe the same crystal, so a sound
+encoder scores ~0 (float32 noise, < 1e-4); a 0.05 Å thermal rattle is a different crystal and
+is reported for scale (expected non-zero).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from crystalrep.datasets import Dataset
+    from crystalrep.encoders.base import Encoder
+
+__all__ = ["INVARIANCE_TOLERANCE", "TRANSFORMS", "invariance", "invariance_for_dataset"]
+
+INVARIANCE_TOLERANCE = 1e-4
+THERMAL_SIGMA = 0.05  # Å, per Cartesian component
+
+Transform = Callable[["Structure", np.random.Generator], "Structure"]
+
+
+def _rebuild(structure: Structure, lattice: np.ndarray, frac: np.ndarray, order: Sequence[int] | None = None) -> Structure:
+    from pymatgen.core import Lattice, Structure
+
+    species = [structure[i].species for i in (order if order is not None else range(len(structure)))]
+    return Structure(Lattice(lattice), species, frac)
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random proper rotation matrix (QR of a Gaussian matrix, sign-fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def rotate(structure: Structure, rng: np.random.Generator) -> Structure:
+    """Rotate lattice vectors (and with them every Cartesian position); fractions unchanged."""
+    rot = random_rotation(rng)
+    return _rebuild(structure, structure.lattice.matrix @ rot.T, structure.frac_coords)
+
+
+def shift_origin(structure: Structure, rng: np.random.Generator) -> Structure:
+    """Translate every atom by one random fractional vector, wrapped into the cell."""
+    return _rebuild(structure, structure.lattice.matrix, (structure.frac_coords + rng.random(3)) % 1.0)
+
+
+def permute(structure: Structure, rng: np.random.Generator) -> Structure:
+    """Reorder the sites randomly."""
+    order = rng.permutation(len(structure))
+    return _rebuild(structure, structure.lattice.matrix, structure.frac_coords[order], order)
+
+
+def supercell(structure: Structure, rng: np.random.Generator) -> Structure:
+    """The 2x2x2 supercell (eight times the atoms, same crystal)."""
+    return structure * (2, 2, 2)
+
+
+def thermal(structure: Structure, rng: np.random.Generator) -> Structure:
+    """Independent Gaussian displacements of 0.05 Å per Cartesian component (a different crystal)."""
+    lattice = structure.lattice.matrix
+    cart = structure.cart_coords + rng.normal(scale=THERMAL_SIGMA, size=(len(structure), 3))
+    return _rebuild(structure, lattice, cart @ np.linalg.inv(lattice))
+
+
+# name -> (transform, expected to leave the embedding unchanged)
+TRANSFORMS: dict[str, tuple[Transform, bool]] = {
+    "rotation": (rotate, True),
+    "translation": (shift_origin, True),
+    "permutation": (permute, True),
+    "supercell": (supercell, True),
+    "thermal": (thermal, False),
+}
+
+
+def invariance(
+    encoder: Encoder,
+    structures: Sequence[Structure],
+    *,
+    n: int = 50,
+    seed: int = 0,
+    transforms: Sequence[str] | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Relative embedding change under each transform, over (a random sample of) structures.
+
+    Args:
+        encoder: The encoder to test.
+        structures: Candidate structures; ``n`` of them are drawn without replacement.
+        n: How many structures to use (all if fewer are given).
+        seed: Seed for the sample and every random transform.
+        transforms: Names from :data:`TRANSFORMS`; all by default.
+        device: Where torch encoders run.
+        batch_size: Crystals per batch.
+
+    Returns:
+        Plain-JSON dict: ``encoder``, ``n``, ``seed``, ``tolerance`` and ``transforms`` mapping
+        each name to ``max``, ``median``, ``expected_invariant`` and ``passed`` (``None`` for
+        transforms that are not expected to be invariant).
+
+    Raises:
+        ValueError: For an unknown transform name or no structures.
+    """
+    names = list(transforms) if transforms is not None else list(TRANSFORMS)
+    unknown = [t for t in names if t not in TRANSFORMS]
+    if unknown:
+        raise ValueError(f"Unknown transform(s) {unknown}; valid transforms are: {', '.join(TRANSFORMS)}.")
+    if len(structures) == 0:
+        raise ValueError("Invariance needs at least one structure.")
+    rng = np.random.default_rng(seed)
+    picked = sorted(rng.choice(len(structures), size=min(n, len(structures)), replace=False))
+    sample = [structures[int(i)] for i in picked]
+    kw = {"device": device, "batch_size": batch_size}
+    base = encoder.embed_structures(sample, **kw).astype(np.float64)
+    norms = np.maximum(np.linalg.norm(base, axis=1), np.finfo(np.float32).tiny)
+    report: dict[str, Any] = {}
+    for name in names:
+        transform, expected = TRANSFORMS[name]
+        moved = [transform(s, np.random.default_rng([seed, k])) for k, s in enumerate(sample)]
+        changed = encoder.embed_structures(moved, **kw).astype(np.float64)
+        rel = np.linalg.norm(changed - base, axis=1) / norms
+        worst = float(rel.max())
+        report[name] = {
+            "max": worst,
+            "median": float(np.median(rel)),
+            "expected_invariant": expected,
+            "passed": (worst < INVARIANCE_TOLERANCE) if expected else None,
+        }
+    return {
+        "encoder": encoder.name,
+        "n": len(sample),
+        "seed": seed,
+        "tolerance": INVARIANCE_TOLERANCE,
+        "transforms": report,
+    }
+
+
+def invariance_for_dataset(
+    encoder: Encoder, dataset: Dataset, *, n: int = 50, seed: int = 0, **kwargs: Any
+) -> dict[str, Any]:
+    """:func:`invariance` on ``n`` random rows of a dataset (only those rows are built)."""
+    rng = np.random.default_rng(seed)
+    rows = sorted(int(i) for i in rng.choice(len(dataset), size=min(n, len(dataset)), replace=False))
+    result = invariance(encoder, [dataset.structure(i) for i in rows], n=len(rows), seed=seed, **kwargs)
+    return {**result, "dataset": dataset.name, "rows": rows}

@@ -1,0 +1,124 @@
+"""Encoder registry: a name -> builder table; models and heavy packages load on first use.
+
+Names: ``cgcnn-random``, ``chgnet``, ``magpie``, ``soap`` and ``cgcnn@<checkpoint>`` where
+``<checkpoint>`` is a checkpoint id (or unique prefix) under ``$CRYSTALREP_HOME/checkpoints``,
+a path to a checkpoint file, or a pretraining job: ``<job-id>`` (its last epoch) or
+``<job-id>:<epoch>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crystalrep.encoders.base import Encoder
+
+__all__ = ["CHECKPOINT_PREFIX", "Encoder", "available_encoders", "encoder_descriptions", "get_encoder"]
+
+CHECKPOINT_PREFIX = "cgcnn@"
+
+
+def _cgcnn_random(**kwargs: Any) -> Encoder:
+    from crystalrep.encoders.cgcnn_encoder import CGCNNEncoder
+
+    return CGCNNEncoder.random(**kwargs)
+
+
+def _chgnet(**kwargs: Any) -> Encoder:
+    from crystalrep.encoders.chgnet import CHGNetEncoder
+
+    return CHGNetEncoder(**kwargs)
+
+
+def _magpie(**kwargs: Any) -> Encoder:
+    from crystalrep.encoders.descriptors import MagpieEncoder
+
+    return MagpieEncoder(**kwargs)
+
+
+def _soap(**kwargs: Any) -> Encoder:
+    from crystalrep.encoders.descriptors import SOAPEncoder
+
+    return SOAPEncoder(**kwargs)
+
+
+_BUILDERS: dict[str, Callable[..., Encoder]] = {
+    "cgcnn-random": _cgcnn_random,
+    "chgnet": _chgnet,
+    "magpie": _magpie,
+    "soap": _soap,
+}
+
+_SHORT = {
+    "cgcnn-random": "CGCNN-style graph network, random weights (seed 0), 128-d",
+    "chgnet": "frozen CHGNet 0.3.0 mean atom feature, 64-d",
+    "magpie": "Magpie composition statistics (matminer), 132-d",
+    "soap": "SOAP averaged over sites, mu2-compressed, 210-d",
+}
+
+
+def available_encoders(*, include_checkpoints: bool = False) -> list[str]:
+    """Registered encoder names, optionally followed by ``cgcnn@<id>`` for stored checkpoints."""
+    names = list(_BUILDERS)
+    if include_checkpoints:
+        from crystalrep.checkpoint import list_checkpoints
+        from crystalrep.encoders.cgcnn_encoder import CHECKPOINT_KIND
+
+        names += [f"{CHECKPOINT_PREFIX}{row['id']}" for row in list_checkpoints(kind=CHECKPOINT_KIND)]
+        names += [f"{CHECKPOINT_PREFIX}{job_id}" for job_id in _jobs_with_checkpoints()]
+    return names
+
+
+def _jobs_with_checkpoints() -> list[str]:
+    """Ids of pretraining jobs that have written at least one checkpoint, oldest first."""
+    from crystalrep.jobs import checkpoint_files, jobs_home
+
+    home = jobs_home()
+    if not home.is_dir():
+        return []
+    return [p.name for p in sorted(home.iterdir()) if (p / "spec.json").is_file() and checkpoint_files(p)]
+
+
+def _resolve_checkpoint(ref: str) -> Any:
+    """A checkpoint file from a path, a checkpoint id, or ``<job-id>[:<epoch>]``."""
+    from crystalrep.checkpoint import CheckpointError, find_checkpoint
+    from crystalrep.jobs import job_checkpoint
+
+    try:
+        return find_checkpoint(ref)
+    except CheckpointError as first:
+        try:
+            return job_checkpoint(ref)
+        except ValueError:
+            raise first from None
+
+
+def encoder_descriptions() -> dict[str, str]:
+    """One line per built-in encoder, for dropdowns and ``--help`` text."""
+    return dict(_SHORT)
+
+
+def get_encoder(name: str, **kwargs: Any) -> Encoder:
+    """Build an encoder by name (cheap: weights load on first embedding).
+
+    Args:
+        name: A registered name or ``cgcnn@<checkpoint-id-or-path>``.
+        **kwargs: Passed to the builder (e.g. ``seed=1`` for ``cgcnn-random``).
+
+    Returns:
+        The encoder.
+
+    Raises:
+        ValueError: If the name is unknown (the message lists the valid names).
+        CheckpointError: If a ``cgcnn@`` checkpoint cannot be found or read.
+    """
+    key = str(name).strip()
+    if key.lower().startswith(CHECKPOINT_PREFIX):
+        from crystalrep.encoders.cgcnn_encoder import CGCNNEncoder
+
+        return CGCNNEncoder.from_checkpoint(_resolve_checkpoint(key[len(CHECKPOINT_PREFIX):]))
+    builder = _BUILDERS.get(key.lower())
+    if builder is None:
+        valid = ", ".join([*_BUILDERS, f"{CHECKPOINT_PREFIX}<checkpoint-id>"])
+        raise ValueError(f"Unknown encoder {name!r}; valid encoders are: {valid}.")
+    return builder(**kwargs)
