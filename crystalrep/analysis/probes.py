@@ -1,0 +1,263 @@
+"""Linear probes on frozen embeddings: standardise + ridge, penalty chosen by inner CV.
+
+The encoder is frozen, so embeddings are plain inputs. Within each outer fold the scaler and
+the ridge penalty (``RidgeCV``'s efficient leave-one-out CV over ``alphas``) are fitted on the
+training rows only; the test rows are touched once, to score. Rows whose target is NaN are
+dropped. ``compare`` and ``learning_curve`` run every encoder on the same folds and cache each
+result in the store (kind ``"probes"``), so the dashboard can show them instantly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crystalrep.analysis.splits import Fold, labelled_folds, subsample
+from crystalrep.store import Store, content_key
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_ALPHAS", "ProbeResult", "compare", "learning_curve", "probe"]
+
+DEFAULT_ALPHAS = np.logspace(-3, 3, 13)
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Scores of one probe over the outer folds (means and population std over folds).
+
+    Attributes:
+        r2_mean: Mean test R².
+        r2_std: Standard deviation of test R² over folds (0 for a single fold).
+        mae_mean: Mean test mean absolute error, in the property's unit.
+        mae_std: Standard deviation of the MAE over folds.
+        n: Labelled rows used (train ∪ test over all folds).
+        n_train: Mean number of training rows per fold.
+        r2_folds: R² per fold.
+        mae_folds: MAE per fold.
+        alphas: Ridge penalty chosen by inner CV in each fold.
+        n_test_folds: Test rows per fold.
+    """
+
+    r2_mean: float
+    r2_std: float
+    mae_mean: float
+    mae_std: float
+    n: int
+    n_train: float
+    r2_folds: tuple[float, ...]
+    mae_folds: tuple[float, ...]
+    alphas: tuple[float, ...]
+    n_test_folds: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-typed dictionary (lists instead of tuples), ready for JSON."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def probe(
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[Fold],
+    *,
+    alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+) -> ProbeResult:
+    """Fit StandardScaler + RidgeCV on each training fold and score it on the test fold.
+
+    Args:
+        X: Embeddings, shape ``(n, d)``; must be finite.
+        y: Targets, shape ``(n,)``; NaN targets are dropped from train and test.
+        folds: ``(train_idx, test_idx)`` pairs of positions into ``X``.
+        alphas: Ridge penalties searched by the inner (leave-one-out) CV.
+
+    Returns:
+        The fold scores and their summary.
+
+    Raises:
+        ValueError: Shape mismatch, non-finite embeddings, no folds, or a fold with fewer
+            than 2 labelled training rows or no labelled test rows.
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import mean_absolute_error, r2_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"X must be (n, d) with one row per target; got {X.shape} for {len(y)} targets.")
+    if not np.isfinite(X).all():
+        raise ValueError("the embedding contains NaN or infinite values.")
+    if len(folds) == 0:
+        raise ValueError("a probe needs at least one fold.")
+    labelled = np.isfinite(y)
+    r2s, maes, chosen, n_train, n_test, used = [], [], [], [], [], set()
+    for k, (train, test) in enumerate(folds):
+        train = np.asarray(train)[labelled[train]]
+        test = np.asarray(test)[labelled[test]]
+        if len(train) < 2 or len(test) == 0:
+            raise ValueError(f"fold {k} has {len(train)} labelled training and {len(test)} test rows.")
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.asarray(alphas, dtype=float)))
+        model.fit(X[train], y[train])
+        pred = model.predict(X[test])
+        r2s.append(float(r2_score(y[test], pred)) if len(test) > 1 else float("nan"))
+        maes.append(float(mean_absolute_error(y[test], pred)))
+        chosen.append(float(model[-1].alpha_))
+        n_train.append(len(train))
+        n_test.append(len(test))
+        used.update(train.tolist())
+        used.update(test.tolist())
+    return ProbeResult(
+        r2_mean=float(np.mean(r2s)),
+        r2_std=float(np.std(r2s)),
+        mae_mean=float(np.mean(maes)),
+        mae_std=float(np.std(maes)),
+        n=len(used),
+        n_train=float(np.mean(n_train)),
+        r2_folds=tuple(r2s),
+        mae_folds=tuple(maes),
+        alphas=tuple(chosen),
+        n_test_folds=tuple(n_test),
+    )
+
+
+def _resolve(dataset: Any) -> Any:
+    if isinstance(dataset, str):
+        from crystalrep.datasets import load_dataset
+
+        return load_dataset(dataset)
+    return dataset
+
+
+def _target(dataset: Any, prop: str) -> np.ndarray:
+    names = [c for c in dataset.table.columns if c in dataset.properties]
+    if prop not in dataset.table.columns or prop not in dataset.properties:
+        raise ValueError(f"dataset {dataset.name!r} has no property {prop!r}; choose one of {', '.join(names) or 'none'}.")
+    if dataset.properties[prop].kind != "numeric":
+        raise ValueError(f"property {prop!r} is categorical; a ridge probe needs a numeric property.")
+    return pd.to_numeric(dataset.table[prop], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _from_cache(store: Store, key: str) -> ProbeResult | None:
+    hit = store.load_array("probes", key)
+    if hit is None:
+        return None
+    fields = dict(hit[1]["result"])
+    return ProbeResult(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def compare(
+    dataset: Any,
+    property: str,
+    encoders: Sequence[str],
+    *,
+    split: str,
+    seed: int = 0,
+    store: Store | None = None,
+    n_labels: int | None = None,
+    n_splits: int = 5,
+    element: str | None = None,
+    alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Probe one property with several encoders on the same outer folds.
+
+    Args:
+        dataset: A Dataset, or the name of a saved one.
+        property: Numeric property column to predict.
+        encoders: Encoder names (e.g. ``["cgcnn-random", "magpie"]``); embeddings come from
+            :func:`crystalrep.embed.embed_dataset` and are cached.
+        split: ``"random"``, ``"grouped"`` or ``"element"`` (see :func:`folds`).
+        seed: Seed of the outer folds and of the label subsample.
+        store: Artifact store (default: ``$CRYSTALREP_HOME``).
+        n_labels: If set, train on this many labels per fold (same rows for every encoder).
+        n_splits: Outer folds for the random and grouped splits.
+        element: Element held out by the element split.
+        alphas: Ridge penalties searched by the inner CV.
+        progress: Called as ``progress(done, total)`` after each encoder.
+
+    Returns:
+        One row per encoder: encoder, property, split, seed, n_labels, the
+        :class:`ProbeResult` fields, seconds, and whether the result came from the cache.
+    """
+    from crystalrep.embed import embed_dataset, embedding_key
+    from crystalrep.encoders import get_encoder
+
+    dataset, store = _resolve(dataset), store or Store()
+    y = _target(dataset, property)
+    fold_list = labelled_folds(dataset.table, y, split=split, seed=seed, n_splits=n_splits, element=element)
+    if n_labels is not None:
+        fold_list = subsample(fold_list, n_labels, seed=seed)
+    y_hash = hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()
+    rows = []
+    for i, name in enumerate(encoders):
+        start, encoder = time.perf_counter(), get_encoder(name)
+        emb_key = embedding_key(dataset, encoder)  # = f(dataset fingerprint, encoder fingerprint)
+        key = content_key({
+            "v": CACHE_VERSION, "embedding": emb_key, "property": property, "y": y_hash, "split": split,
+            "seed": seed, "n_splits": n_splits, "element": element, "n_labels": n_labels, "alphas": [float(a) for a in alphas],
+        })
+        result, cached = _from_cache(store, key), True
+        if result is None:
+            X, _ = embed_dataset(dataset, encoder, store=store)
+            result, cached = probe(X, y, fold_list, alphas=alphas), False
+            meta = {"encoder": name, "embedding_key": emb_key, "dataset": dataset.name, "property": property,
+                    "split": split, "seed": seed, "n_labels": n_labels, "element": element, "result": result.to_dict()}
+            store.save_array("probes", key, np.asarray(result.r2_folds, dtype=np.float64), meta)
+        log.info("probe %s/%s %s: R2 %.3f ± %.3f", dataset.name, property, name, result.r2_mean, result.r2_std)
+        rows.append({"encoder": name, "property": property, "split": split, "seed": seed,
+                     "n_labels": n_labels, **result.to_dict(), "embedding_key": emb_key,
+                     "seconds": time.perf_counter() - start, "cached": cached})
+        if progress is not None:
+            progress(i + 1, len(encoders))
+    return pd.DataFrame(rows)
+
+
+def learning_curve(
+    dataset: Any,
+    property: str,
+    encoders: Sequence[str],
+    *,
+    sizes: Sequence[int] = (50, 100, 200, 500, 1000),
+    split: str,
+    seed: int = 0,
+    store: Store | None = None,
+    n_splits: int = 5,
+    element: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Probe scores against the number of training labels, on the full test folds.
+
+    For each size N, N training rows are drawn from every training fold (nested across N and
+    identical across encoders). Sizes larger than the smallest training fold are skipped,
+    logged, and listed in ``result.attrs["skipped_sizes"]``.
+
+    Returns:
+        The rows of :func:`compare` for every kept size (column ``n_labels``).
+    """
+    dataset = _resolve(dataset)
+    y = _target(dataset, property)
+    fold_list = labelled_folds(dataset.table, y, split=split, seed=seed, n_splits=n_splits, element=element)
+    available = min(len(tr) for tr, _ in fold_list)
+    kept = [int(n) for n in sizes if int(n) <= available]
+    skipped = [int(n) for n in sizes if int(n) > available]
+    if skipped:
+        log.warning("learning curve: sizes %s exceed the %d training labels available; skipped", skipped, available)
+    frames = []
+    for j, n in enumerate(kept):
+        frames.append(compare(dataset, property, encoders, split=split, seed=seed, store=store, n_labels=n,
+                              n_splits=n_splits, element=element))
+        if progress is not None:
+            progress(j + 1, len(kept))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out.attrs["skipped_sizes"] = skipped
+    out.attrs["available"] = available
+    return out

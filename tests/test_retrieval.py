@@ -1,0 +1,185 @@
+"""Exact kNN against brute force, precision@k and property spread with planted labels, uploads."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from crystalrep.analysis.retrieval import (
+    KnnIndex,
+    _mean_pair_gap,
+    neighbour_property_spread,
+    precision_at_k,
+    read_query,
+    retrieval_report,
+)
+from crystalrep.structures import StructureError
+
+
+def brute(X: np.ndarray, Q: np.ndarray, metric: str) -> np.ndarray:
+    """Distance matrix in float64 numpy: 1 - cos, or euclidean."""
+    if metric == "cosine":
+        Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+        Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+        return 1.0 - Qn @ Xn.T
+    return np.sqrt(((Q[:, None, :] - X[None, :, :]) ** 2).sum(-1))
+
+
+@pytest.mark.parametrize("backend", ["faiss", "sklearn"])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_knn_equals_brute_force(metric, backend):
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(400, 16)), rng.normal(size=(30, 16))
+    index = KnnIndex(metric=metric, backend=backend).fit(X)
+    dist, idx = index.query(Q, k=10)
+    ref = brute(X, Q, metric)
+    np.testing.assert_array_equal(idx, np.argsort(ref, axis=1)[:, :10])
+    np.testing.assert_allclose(dist, np.sort(ref, axis=1)[:, :10], atol=1e-4)
+
+    self_dist, self_idx = index.query(k=5)  # the dataset against itself: each row left out
+    full = brute(X, X, metric)
+    np.fill_diagonal(full, np.inf)
+    np.testing.assert_array_equal(self_idx, np.argsort(full, axis=1)[:, :5])
+    assert self_dist.shape == (400, 5)
+
+
+def test_self_query_with_duplicates_and_small_k():
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    _, idx = KnnIndex(metric="euclidean").fit(X).query(k=10)
+    assert idx.shape == (4, 3)  # k capped at n - 1
+    assert all(i not in row for i, row in enumerate(idx))
+    assert idx[0, 0] == 1 and idx[1, 0] == 0
+
+
+def test_index_errors():
+    with pytest.raises(ValueError, match="cosine, euclidean"):
+        KnnIndex(metric="manhattan").fit(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="auto, faiss, sklearn"):
+        KnnIndex(backend="annoy").fit(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="not fitted"):
+        KnnIndex().query(np.ones((1, 2)))
+    with pytest.raises(ValueError, match="dimensions"):
+        KnnIndex().fit(np.ones((3, 2))).query(np.ones((1, 3)))
+
+
+def blobs(n_per: int = 50, centres: int = 4, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=10, size=(centres, dim))
+    labels = np.repeat(np.arange(centres), n_per)
+    return means[labels] + rng.normal(size=(len(labels), dim)), labels
+
+
+def test_precision_at_k_with_planted_labels():
+    X, labels = blobs()
+    assert precision_at_k(X, labels, k=10) == 1.0
+    shuffled = np.random.default_rng(1).permutation(labels)
+    assert abs(precision_at_k(X, shuffled, k=10) - 0.25) < 0.1
+    masked = labels.astype(object)
+    masked[:50] = None  # unlabelled rows are not scored
+    assert precision_at_k(X, masked, k=5, metric="euclidean") == 1.0
+
+
+def test_retrieval_report_lists_present_label_columns():
+    import pandas as pd
+
+    X, labels = blobs()
+    table = pd.DataFrame({"spacegroup": labels, "chemsys": np.zeros(len(labels), int)})
+    report = retrieval_report(X, table, k=5)
+    assert list(report["label"]) == ["spacegroup", "chemsys"]
+    sg = report.set_index("label").loc["spacegroup"]
+    assert sg["precision"] == 1.0 and abs(sg["chance"] - 49 / 199) < 1e-12
+    assert report.set_index("label").loc["chemsys", "chance"] == 1.0
+
+
+def test_neighbour_property_spread():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 3))
+    smooth = neighbour_property_spread(X, X[:, 0] + X[:, 1], k=5, metric="euclidean")
+    noise = neighbour_property_spread(X, rng.normal(size=300), k=5, metric="euclidean")
+    assert smooth["ratio"] < 0.3 < 0.8 < noise["ratio"] < 1.2
+    y = rng.normal(size=300)
+    y[:20] = np.nan
+    assert np.isfinite(neighbour_property_spread(X, y, k=5)["neighbour_mad"])
+    v = rng.normal(size=40)
+    assert _mean_pair_gap(v) == pytest.approx(np.abs(v[:, None] - v[None, :]).sum() / (40 * 39))
+
+
+CIF = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif")
+
+
+def test_read_query_accepts_every_upload_form(tmp_path):
+    path = tmp_path / "nacl.cif"
+    path.write_text(CIF)
+    forms = [read_query(path), read_query(str(path)), read_query(CIF),
+             read_query(CIF.encode(), filename="up.cif"),
+             read_query(gzip.compress(CIF.encode()), filename="up.cif.gz")]
+    assert all(s.composition.reduced_formula == "NaCl" for s in forms)
+    assert read_query(forms[0]) is forms[0]
+
+
+def test_read_query_errors_are_one_sentence():
+    with pytest.raises(StructureError, match="up.cif"):
+        read_query(b"data_x\n_cell_length_a 3\n", filename="up.cif")
+    with pytest.raises(StructureError, match="gzip"):
+        read_query(b"not gzip", filename="up.cif.gz")
+    close = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.01, 0, 0]])
+    with pytest.raises(StructureError, match="apart"):
+        read_query(close)
+    with pytest.raises(ValueError, match="filename"):
+        read_query(CIF.encode())
+
+
+def _prototypes() -> list[Structure]:
+    """Rock-salt, CsCl and perovskite cells over a few element choices (distinct compositions)."""
+    out = []
+    for a, b in [("Na", "Cl"), ("K", "Br"), ("Mg", "O"), ("Ca", "S")]:
+        out.append(Structure(Lattice.cubic(5.0), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+        out.append(Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+    for a, b in [("Sr", "Ti"), ("Ba", "Zr"), ("Ca", "Sn")]:
+        out.append(Structure(Lattice.cubic(4.0), [a, b, "O", "O", "O"],
+                             [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def proto_dataset():
+    pytest.importorskip("crystalrep.embed", reason="crystalrep.embed (encoders engineer) is not written yet")
+    from crystalrep.datasets import Dataset
+
+    structures = _prototypes()
+    return Dataset.from_structures("protos", [f"p{i}" for i in range(len(structures))], structures,
+                                   properties={"volume_per_atom": [s.volume / len(s) for s in structures]})
+
+
+def _rotated_supercell(structure: Structure) -> Structure:
+    from scipy.spatial.transform import Rotation
+
+    big = structure.copy()
+    big.make_supercell([2, 2, 2])
+    rot = Rotation.from_euler("zyx", [31, 47, 12], degrees=True).as_matrix()
+    return Structure(Lattice(big.lattice.matrix @ rot.T), big.species, big.frac_coords)
+
+
+@pytest.mark.slow
+def test_rotated_supercell_upload_returns_its_source_first(proto_dataset, tmp_path):
+    from crystalrep.analysis.retrieval import neighbours_of, neighbours_of_row
+    from crystalrep.store import Store
+
+    store = Store(tmp_path / "store")
+    target = 8  # SrTiO3
+    query = _rotated_supercell(proto_dataset.structure(target))
+    cif = tmp_path / "query.cif"
+    cif.write_text(query.to(fmt="cif"))
+    for upload, name in [(cif, None), (query.to(fmt="poscar").encode(), "POSCAR")]:
+        table = neighbours_of(upload, proto_dataset, "cgcnn-random", k=3, store=store, filename=name)
+        assert list(table.columns[:5]) == ["rank", "id", "formula", "spacegroup", "distance"]
+        assert "volume_per_atom" in table.columns and len(table) == 3
+        assert table.loc[0, "id"] == proto_dataset.ids[target]
+        assert table.loc[0, "distance"] < 1e-4 < table.loc[1, "distance"]
+    own = neighbours_of_row(target, proto_dataset, "cgcnn-random", k=3, store=store)
+    assert proto_dataset.ids[target] not in set(own["id"])
+    with pytest.raises(StructureError):
+        neighbours_of(b"garbage", proto_dataset, "cgcnn-random", filename="bad.cif", store=store)
