@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("fetch", parents=[common], help="download a public benchmark (checksummed)")
     p.add_argument("name")
     p.set_defaults(func=cmd_data_fetch)
+
+    from crystalrep.pretrain.cli import add_commands as add_pretrain_commands
+
+    add_pretrain_commands(sub, common)
     return parser
 
 
