@@ -1,0 +1,41 @@
+"""Streamlit-only glue for the dashboard: session-state keys, pickers, cached loaders.
+
+``PAGES`` is the menu: ``app.py`` builds ``st.navigation`` from it and the tests visit every
+entry, so adding a page is one line here. Importing this package does not import Streamlit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One dashboard page.
+
+    Args:
+        path: Script path relative to the project root (where ``app.py`` lives).
+        title: Menu title.
+        icon: Streamlit icon (``:material/...:`` or an emoji).
+        url_path: URL path segment (the first page is also served at ``/``). It must differ from
+            the file's stem: Streamlit still maps ``pages/<stem>.py`` to ``/<stem>`` in its legacy
+            pages-folder mode (every AppTest run, and a server's first run), which would run the
+            page without ``app.py`` and so without the sidebar.
+    """
+
+    path: str
+    title: str
+    icon: str
+    url_path: str
+
+    def __post_init__(self) -> None:
+        if self.url_path == PurePath(self.path).stem:
+            raise ValueError(f"page {self.path}: url_path must differ from the file stem {self.url_path!r}.")
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/data.py", "Data", ":material/database:", "dataset"),
+)
+
+__all__ = ["PAGES", "PageSpec"]

@@ -1,0 +1,161 @@
+"""Session-state keys, the shared sidebar pickers (dataset, property) and the upload import."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import streamlit as st
+
+from crystalrep import plots
+from crystalrep.datasets import DEFAULT_NAME, Dataset, DatasetError, list_datasets
+from ui.cache import DatasetRef, dataset, dataset_ref
+
+DATASET = "crystalrep.dataset"
+PROPERTY = "crystalrep.property"
+REF = "crystalrep.dataset_ref"
+UPLOAD = "crystalrep.import.file"
+IMPORT_NAME = "crystalrep.import.name"
+IMPORT_RESULT = "crystalrep.import.result"
+PENDING = "crystalrep.import.select"
+IMPORT_USED = "crystalrep.import.used"
+
+NO_DATA = ("No dataset yet: run `crystalrep data build-default` in the project folder to build the "
+           "built-in one, or import your own file under “Import a dataset” on the Data page.")
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an upload import tells the page: one error sentence, or the new dataset and its rejected rows."""
+
+    name: str
+    error: str = ""
+    n_structures: int = 0
+    fmt: str = ""
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+def dataset_names() -> list[str]:
+    """Names of the stored datasets, the built-in default first."""
+    names = [d["name"] for d in list_datasets()]
+    return sorted(names, key=lambda n: n != DEFAULT_NAME)
+
+
+def sidebar() -> DatasetRef | None:
+    """Draw the dataset and property pickers; return the chosen dataset (``None`` if there is none)."""
+    st.session_state[REF] = None
+    names = dataset_names()
+    with st.sidebar:
+        if not names:
+            st.caption("No dataset yet.")
+            return None
+        if st.session_state.get(PENDING) in names:  # a dataset imported on the previous run
+            st.session_state[DATASET] = st.session_state.pop(PENDING)
+            st.session_state.pop(PROPERTY, None)
+        if st.session_state.get(DATASET) not in names:
+            st.session_state.pop(DATASET, None)
+        name = st.selectbox("Dataset", names, key=DATASET)
+        try:
+            ref = dataset_ref(name)
+            ds = dataset(ref)
+        except DatasetError as exc:
+            st.error(str(exc))
+            return None
+        _property_picker(ds)
+    st.session_state[REF] = ref
+    return ref
+
+
+def _property_picker(ds: Dataset) -> None:
+    props = ds.property_names()
+    if not props:
+        st.session_state.pop(PROPERTY, None)
+        st.caption("This dataset has no property columns.")
+        return
+    if st.session_state.get(PROPERTY) not in props:
+        st.session_state.pop(PROPERTY, None)
+    numeric = ds.property_names("numeric")
+    st.selectbox("Property", props, index=props.index(numeric[0]) if numeric else 0, key=PROPERTY,
+                 format_func=lambda p: plots.axis_label(ds.properties[p]))
+
+
+def current_ref() -> DatasetRef | None:
+    """The dataset chosen in the sidebar during this run."""
+    return st.session_state.get(REF)
+
+
+def require_dataset() -> tuple[DatasetRef, Dataset]:
+    """The chosen dataset for a page that needs one; otherwise say how to get one and stop the page."""
+    ref = current_ref()
+    if ref is None:
+        st.info(NO_DATA)
+        st.stop()
+    return ref, dataset(ref)
+
+
+def current_property() -> str | None:
+    """The property chosen in the sidebar, or ``None`` when the dataset has none."""
+    return st.session_state.get(PROPERTY)
+
+
+def default_import_name(filename: str) -> str:
+    """A valid dataset name from an upload's file name (``my file.cif`` -> ``my_file``)."""
+    stem = PurePath(filename).name.split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:64] or "upload"
+
+
+def _sentence(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def run_import(filename: str, data: bytes, *, name: str,
+               progress: Callable[[int, int], None] | None = None) -> ImportOutcome:
+    """Import an uploaded file and save it as a dataset; user errors come back as one sentence."""
+    from crystalrep.importers import import_upload, save_imported
+
+    try:
+        report = import_upload(filename, data, name=name, progress=progress)
+        save_imported(report.dataset)
+    # DatasetError and StructureError are ValueErrors; OSError covers a full or read-only disk.
+    except (ValueError, OSError) as exc:
+        return ImportOutcome(name=name, error=_sentence(exc))
+    rejected = [{"row": str(r.row), "reason": str(r.reason)} for r in report.rejected]
+    return ImportOutcome(name=report.dataset.name, n_structures=len(report.dataset), fmt=str(report.format),
+                         rejected=rejected)
+
+
+def import_from_widgets() -> ImportOutcome:
+    """Import the uploaded file under the typed (or file-derived) name, with a progress bar.
+
+    On success the new dataset is selected in the sidebar on the rerun that follows.
+    """
+    st.session_state[IMPORT_USED] = True
+    upload = st.session_state.get(UPLOAD)
+    if upload is None:
+        outcome = ImportOutcome(name="", error="Choose a file to import first.")
+    else:
+        name = (st.session_state.get(IMPORT_NAME) or "").strip() or default_import_name(upload.name)
+        bar = st.progress(0.0, text=f"Reading {upload.name}…")
+        shown = [-1]
+
+        def progress(done: int, total: int) -> None:
+            percent = int(100 * done / max(total, 1))
+            if percent != shown[0]:  # one message per percent, not per row
+                shown[0] = percent
+                bar.progress(percent / 100, text=f"Parsed {done:,} of {total:,} structures")
+
+        outcome = run_import(upload.name, upload.getvalue(), name=name, progress=progress)
+        bar.empty()
+    st.session_state[IMPORT_RESULT] = outcome
+    if not outcome.error:
+        st.session_state[PENDING] = outcome.name
+        st.rerun()
+    return outcome
+
+
+def clear_import_result() -> None:
+    """``on_change`` of the uploader: a new file makes the previous outcome irrelevant."""
+    st.session_state.pop(IMPORT_RESULT, None)
