@@ -25,15 +25,21 @@ def _progress(desc: str, enabled: bool) -> Callable[[int, int], None] | None:
         return None
     from tqdm import tqdm
 
-    bar: dict[str, Any] = {}
+    state: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
-        bar["bar"].n = done
-        bar["bar"].refresh()
+        bar = state.get("bar")
+        # a new phase (fetch: bytes, then rows) changes the total or starts again from 0
+        if bar is not None and (total != bar.total or done < bar.n):
+            bar.close()
+            bar = None
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+        bar.n = done
+        bar.refresh()
         if done >= total:
-            bar["bar"].close()
+            bar.close()
+            del state["bar"]
 
     return update
 
@@ -114,7 +120,8 @@ def cmd_data_build_default(args: argparse.Namespace) -> None:
 def cmd_data_fetch(args: argparse.Namespace) -> None:
     from crystalrep.sources.fetch import fetch
 
-    report = fetch(args.name, progress=_progress("downloading", not args.quiet))
+    report = fetch(args.name, progress=_progress("downloading", not args.quiet), mirror=args.mirror,
+                   overwrite=args.overwrite)
     payload = _report_payload(report)
     _emit(args, payload, _report_text(payload))
 
@@ -144,23 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_build_default)
     p = dsub.add_parser("fetch", parents=[common], help="download a public benchmark (checksummed)")
     p.add_argument("name")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that name")
+    p.add_argument("--mirror", metavar="URL", help="base URL laid out like ../shared/data (default: $CRYSTALREP_FETCH_MIRROR)")
     p.set_defaults(func=cmd_data_fetch)
 
     from crystalrep.pretrain.cli import add_commands as add_pretrain_commands
 
     add_pretrain_commands(sub, common)
+    from crystalrep.cli_analysis import add_commands as add_analysis_commands
+
+    add_analysis_commands(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 2 bad input)."""
+    """Run the CLI; returns the process exit code (0 ok, 1 a check failed, 2 bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        args.func(args)
+        code = args.func(args)  # handlers return None, or an exit code (e.g. a failed check)
     except USER_ERRORS as exc:
         print(f"crystalrep: {str(exc).strip() or type(exc).__name__}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)

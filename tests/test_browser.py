@@ -24,12 +24,16 @@ from e2e_utils import (
 )
 from pymatgen.core import Structure
 
-from crystalrep.datasets import Dataset, PropertyInfo
+from crystalrep.datasets import DEFAULT_NAME, Dataset, PropertyInfo, default_dataset_dir, load_dataset
 
 pytestmark = pytest.mark.e2e
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 TIMEOUT_MS = 90_000
+# every plotly chart has drawn its SVG layer and every table its canvas
+DRAWN = ("[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(e => e.querySelector('.main-svg'))"
+         " && [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')].every(e => e.querySelector('canvas'))")
+E2E = "e2e"  # the dataset every page is visited on (chosen by the ?dataset= link)
 BROKEN_CIF = b"data_broken\n_cell_length_a 4.0\n_cell_length_b abc\nloop_\n_atom_site_label\nNa1\n"
 
 
@@ -67,6 +71,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_structures: list[Struc
         meta={"source": "tests/conftest.py tiny_structures", "license": "CC0", "description": "Five tiny crystals."},
     )
     ds.save(home / "datasets" / "tiny")
+    if (default_dataset_dir() / "meta.json").is_file():  # every 9th default crystal: small, but real
+        default = load_dataset(DEFAULT_NAME)
+        default.subset(range(0, len(default), 9), name=E2E).save(home / "datasets" / E2E)
+    else:
+        ds.save(home / "datasets" / E2E)
     port = free_port()
     log_path = home / "streamlit.log"
     proc = start_server(port=port, home=home, log_path=log_path)
@@ -110,6 +119,7 @@ def _wait_idle(page: Any) -> None:
     page.wait_for_selector("[data-testid='stMain'] h1", timeout=TIMEOUT_MS)
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stSpinner\"]').length === 0")
     page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    page.wait_for_function(DRAWN, timeout=TIMEOUT_MS)
 
 
 def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
@@ -122,7 +132,8 @@ def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
 def _page_urls(server: str) -> list[tuple[str, str]]:
     from ui import PAGES
 
-    return [(p.url_path, server + "/" + ("" if i == 0 else p.url_path)) for i, p in enumerate(PAGES)]
+    return [(p.url_path, server + "/" + ("" if i == 0 else p.url_path) + f"?dataset={E2E}")
+            for i, p in enumerate(PAGES)]
 
 
 def test_every_page_renders_without_exception(page: Any, server: str, tmp_path: Path) -> None:
@@ -135,7 +146,7 @@ def test_every_page_renders_without_exception(page: Any, server: str, tmp_path: 
 
 
 def test_data_page_draws_the_dataset(page: Any, server: str) -> None:
-    page.goto(server + "/")
+    page.goto(server + "/?dataset=tiny")
     _wait_idle(page)
     assert "tiny" in page.locator("[data-testid='stMain'] h1").first.inner_text()
     page.wait_for_selector("[data-testid='stPlotlyChart'] .main-svg")

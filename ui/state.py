@@ -15,6 +15,8 @@ from ui.cache import DatasetRef, dataset, dataset_ref
 
 DATASET = "crystalrep.dataset"
 PROPERTY = "crystalrep.property"
+ENCODERS = "crystalrep.encoders"
+DEFAULT_ENCODERS = ("cgcnn-random", "magpie", "soap", "chgnet")
 REF = "crystalrep.dataset_ref"
 UPLOAD = "crystalrep.import.file"
 IMPORT_NAME = "crystalrep.import.name"
@@ -56,6 +58,9 @@ def sidebar() -> DatasetRef | None:
             st.session_state.pop(PROPERTY, None)
         if st.session_state.get(DATASET) not in names:
             st.session_state.pop(DATASET, None)
+            linked = st.query_params.get("dataset")  # a shared link ?dataset=NAME opens that dataset
+            if linked in names:
+                st.session_state[DATASET] = linked
         name = st.selectbox("Dataset", names, key=DATASET)
         try:
             ref = dataset_ref(name)
@@ -64,8 +69,35 @@ def sidebar() -> DatasetRef | None:
             st.error(str(exc))
             return None
         _property_picker(ds)
+        _encoder_picker()
     st.session_state[REF] = ref
     return ref
+
+
+def encoder_names() -> list[str]:
+    """Built-in encoders, then every stored checkpoint and pretraining job as ``cgcnn@<id>``."""
+    from crystalrep.encoders import available_encoders
+
+    return available_encoders(include_checkpoints=True)
+
+
+def _encoder_picker() -> None:
+    names = encoder_names()
+    chosen = [n for n in st.session_state.get(ENCODERS, DEFAULT_ENCODERS) if n in names]
+    st.session_state[ENCODERS] = chosen or [n for n in DEFAULT_ENCODERS if n in names]
+    st.multiselect("Encoders", names, key=ENCODERS, help=_encoder_help())
+
+
+def _encoder_help() -> str:
+    from crystalrep.encoders import encoder_descriptions
+
+    lines = [f"- **{name}**: {text}" for name, text in encoder_descriptions().items()]
+    return "The embeddings every page compares.\n\n" + "\n".join(lines) + "\n- **cgcnn@…**: a pretrained checkpoint"
+
+
+def current_encoders() -> list[str]:
+    """The encoders chosen in the sidebar, in menu order (may be empty)."""
+    return list(st.session_state.get(ENCODERS) or [])
 
 
 def _property_picker(ds: Dataset) -> None:

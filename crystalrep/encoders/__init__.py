@@ -9,11 +9,13 @@ a path to a checkpoint file, or a pretraining job: ``<job-id>`` (its last epoch)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from crystalrep.encoders.base import Encoder
 
-__all__ = ["CHECKPOINT_PREFIX", "Encoder", "available_encoders", "encoder_descriptions", "get_encoder"]
+__all__ = ["CHECKPOINT_PREFIX", "Encoder", "available_encoders", "encoder_descriptions", "get_encoder",
+           "resolve_checkpoint"]
 
 CHECKPOINT_PREFIX = "cgcnn@"
 
@@ -79,7 +81,7 @@ def _jobs_with_checkpoints() -> list[str]:
     return [p.name for p in sorted(home.iterdir()) if (p / "spec.json").is_file() and checkpoint_files(p)]
 
 
-def _resolve_checkpoint(ref: str) -> Any:
+def resolve_checkpoint(ref: str) -> Path:
     """A checkpoint file from a path, a checkpoint id, or ``<job-id>[:<epoch>]``."""
     from crystalrep.checkpoint import CheckpointError, find_checkpoint
     from crystalrep.jobs import job_checkpoint
@@ -116,7 +118,7 @@ def get_encoder(name: str, **kwargs: Any) -> Encoder:
     if key.lower().startswith(CHECKPOINT_PREFIX):
         from crystalrep.encoders.cgcnn_encoder import CGCNNEncoder
 
-        return CGCNNEncoder.from_checkpoint(_resolve_checkpoint(key[len(CHECKPOINT_PREFIX):]))
+        return CGCNNEncoder.from_checkpoint(resolve_checkpoint(key[len(CHECKPOINT_PREFIX):]))
     builder = _BUILDERS.get(key.lower())
     if builder is None:
         valid = ", ".join([*_BUILDERS, f"{CHECKPOINT_PREFIX}<checkpoint-id>"])

@@ -1,0 +1,123 @@
+"""Embeddings for the pages: loaded once per (dataset, encoder), computed with a progress bar when missing.
+
+Keys are what made the array: the dataset's :class:`~ui.cache.DatasetRef` and the encoder's store
+key (dataset fingerprint + encoder fingerprint), so a retrained checkpoint is never served stale.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from ui.cache import DatasetRef, dataset
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from crystalrep.encoders import Encoder
+
+# Above this many crystal-encodings a page asks before computing (CHGNet runs ~200 crystals/s on CPU).
+AUTO_COMPUTE_LIMIT = 12_000
+
+
+def _stamp(name: str) -> str:
+    """What identifies a ``cgcnn@`` encoder's weights on disk (path + mtime); empty for built-ins."""
+    from crystalrep.encoders import CHECKPOINT_PREFIX, resolve_checkpoint
+
+    if not name.startswith(CHECKPOINT_PREFIX):
+        return ""
+    path = resolve_checkpoint(name[len(CHECKPOINT_PREFIX):])
+    return f"{path}:{path.stat().st_mtime_ns}"
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading encoder…")
+def _encoder(name: str, stamp: str) -> Encoder:
+    from crystalrep.encoders import get_encoder
+
+    return get_encoder(name)
+
+
+def encoder(name: str) -> Encoder:
+    """The encoder of that name, built once per process (and again when its checkpoint changes)."""
+    return _encoder(name, _stamp(name))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def store_key(ref: DatasetRef, name: str, stamp: str) -> str:
+    """Store key of the dataset's embedding by this encoder (:func:`crystalrep.embed.embedding_key`)."""
+    from crystalrep.embed import embedding_key
+
+    return embedding_key(dataset(ref), _encoder(name, stamp))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _load(key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+    from crystalrep.embed import EMBEDDINGS_KIND
+    from crystalrep.store import Store
+
+    return Store().load_array(EMBEDDINGS_KIND, key)
+
+
+def key(ref: DatasetRef, name: str) -> str:
+    """The store key of (dataset, encoder)."""
+    return store_key(ref, name, _stamp(name))
+
+
+def cached(ref: DatasetRef, name: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """``(array, meta)`` if the store holds this embedding; never computes. Treat the array as read-only."""
+    hit = _load(key(ref, name))
+    if hit is None:
+        _load.clear()  # do not remember the miss: it may be computed on the next run
+    return hit
+
+
+def missing(ref: DatasetRef, names: list[str]) -> list[str]:
+    """The encoders whose embedding of this dataset is not in the store yet."""
+    return [n for n in names if cached(ref, n) is None]
+
+
+def compute(ref: DatasetRef, names: list[str]) -> None:
+    """Embed the dataset with each encoder that is missing, with a progress bar per encoder."""
+    from crystalrep.embed import embed_dataset
+
+    ds = dataset(ref)
+    for name in missing(ref, names):
+        bar = st.progress(0.0, text=f"Embedding {len(ds):,} crystals with {name}…")
+
+        def progress(done: int, total: int, bar: Any = bar, name: str = name) -> None:
+            bar.progress(min(done / max(total, 1), 1.0), text=f"{name}: {done:,} of {total:,} crystals")
+
+        embed_dataset(ds, encoder(name), progress=progress)
+        bar.empty()
+    _load.clear()
+
+
+def require(ref: DatasetRef, names: list[str], *, where: str) -> dict[str, np.ndarray]:
+    """The embeddings a page needs, computing the missing ones (asking first when the job is large).
+
+    Stops the page with an explanation when nothing is chosen or the user has not started a large
+    computation yet. ``where`` names the page, so its button keys are unique.
+    """
+    if not names:
+        st.info("Choose at least one encoder in the sidebar.")
+        st.stop()
+    todo = missing(ref, names)
+    if todo:
+        work = len(dataset(ref)) * len(todo)
+        if work <= AUTO_COMPUTE_LIMIT or st.button(
+                f"Compute {len(todo)} missing embedding(s): {', '.join(todo)}", key=f"{where}.embed", type="primary"):
+            compute(ref, todo)
+        else:
+            st.info(f"{', '.join(todo)} {'has' if len(todo) == 1 else 'have'} not embedded this dataset yet "
+                    f"({work:,} crystal-encodings). Press the button, or run "
+                    f"`crystalrep embed --dataset {ref.name} --encoder {','.join(todo)}` in a terminal.")
+            st.stop()
+    out = {}
+    for name in names:
+        hit = cached(ref, name)
+        if hit is None:  # the store refused to write (disk full?); say so instead of failing later
+            st.error(f"The {name} embedding could not be stored; check free disk space under the crystalrep home.")
+            st.stop()
+        out[name] = hit[0]
+    return out
