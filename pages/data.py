@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from crystalrep import plots
-from ui import cache, state
+from ui import cache, embeddings, state
 
 UPLOAD_HELP = "CIF, POSCAR, extxyz, a CSV with a `cif` column, or a zip of CIF files."
 
@@ -69,5 +69,18 @@ query = st.text_input("Search", key="data.search", placeholder="id, formula or c
 table = plots.display_table(ds, query=query)
 st.caption(f"{len(table):,} of {len(ds):,} structures")
 st.dataframe(table, hide_index=True, width="stretch", height=400 if len(table) > 10 else "auto")
+
+st.subheader("Embeddings")
+names = state.current_encoders()
+rows = embeddings.status(ref, names)
+if not names:
+    st.info("Choose encoders in the sidebar to see or compute their embeddings of this dataset.")
+else:
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    todo = [r["encoder"] for r in rows if not r["stored"]]
+    if todo and st.button(f"Compute {', '.join(todo)}", key="data.embed", type="primary",
+                          help="Embeds every crystal with each missing encoder (cached in the store)."):
+        embeddings.compute(ref, todo)
+        st.rerun()
 
 import_section(expanded=False)

@@ -207,3 +207,22 @@ def test_every_page_runs_on_the_default_dataset() -> None:
         at.switch_page(path).run()
         assert not at.exception, f"page {title} raised on the default dataset: {[e.message for e in at.exception]}"
     assert len(at.dataframe[0].value) > 100
+
+
+def test_data_page_computes_missing_embeddings_on_request(tiny: Dataset) -> None:
+    from ui import state
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[state.DATASET] = "tiny"
+    at.session_state[state.ENCODERS] = ["magpie"]
+    at.run()
+    table = next(df.value for df in at.dataframe if "stored" in df.value.columns)
+    assert table["stored"].tolist() == [False]
+    at.button(key="data.embed").click().run()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "stored" in df.value.columns)
+    assert table["stored"].tolist() == [True] and table["dim"].tolist() == [132]
+    from crystalrep.datasets import load_dataset
+    from crystalrep.embed import load_embedding
+
+    assert load_embedding(load_dataset("tiny"), "magpie") is not None

@@ -77,6 +77,18 @@ def missing(ref: DatasetRef, names: list[str]) -> list[str]:
     return [n for n in names if cached(ref, n) is None]
 
 
+def status(ref: DatasetRef, names: list[str]) -> list[dict[str, Any]]:
+    """One row per encoder: stored or not, and for stored ones dim, device, seconds and rate."""
+    rows = []
+    for name in names:
+        hit = cached(ref, name)
+        meta = hit[1] if hit else {}
+        rows.append({"encoder": name, "stored": hit is not None, "dim": meta.get("dim"),
+                     "device": meta.get("device"), "seconds": meta.get("seconds"),
+                     "crystals/s": meta.get("structures_per_second"), "created": meta.get("created")})
+    return rows
+
+
 def compute(ref: DatasetRef, names: list[str]) -> None:
     """Embed the dataset with each encoder that is missing, with a progress bar per encoder."""
     from crystalrep.embed import embed_dataset
