@@ -24,7 +24,13 @@ from e2e_utils import (
 )
 from pymatgen.core import Structure
 
-from crystalrep.datasets import DEFAULT_NAME, Dataset, PropertyInfo, default_dataset_dir, load_dataset
+from crystalrep.datasets import (
+    DEFAULT_NAME,
+    Dataset,
+    PropertyInfo,
+    default_dataset_dir,
+    load_dataset,
+)
 
 pytestmark = pytest.mark.e2e
 
