@@ -228,3 +228,14 @@ def test_perov5_magpie_probe_random_vs_grouped(shared_data, tmp_path):
           for split in ("random", "grouped")}
     assert all(np.isfinite(v) and -1 < v <= 1 for v in r2.values())
     assert r2["random"] >= r2["grouped"] - 0.1
+
+
+def test_float_noise_column_does_not_blow_up_the_probe():
+    # Magpie on perov_5: a column that is 0 up to rounding in training (std ~1e-7) but 1.5 in a
+    # test row was standardised to ~1e7 and gave R² ≈ −5e5. Such columns are dropped per fold.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0, 1.0]) + 0.1 * rng.normal(size=200)
+    noise = np.where(np.arange(200) < 160, rng.normal(scale=1e-7, size=200), 1.5)
+    result = probe(np.column_stack([X, noise]), y, [(np.arange(160), np.arange(160, 200))])
+    assert result.r2_mean > 0.95

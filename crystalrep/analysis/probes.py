@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_ALPHAS", "ProbeResult", "compare", "learning_curve", "probe"]
 
 DEFAULT_ALPHAS = np.logspace(-3, 3, 13)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: near-constant training columns dropped per fold
+# Training-fold variance below this is float noise (a column constant up to rounding); standardising
+# it would blow a test row up by ~1e7 and the ridge with it (seen: Magpie on perov_5, R² −5e5).
+MIN_VARIANCE = 1e-10
 
 
 @dataclass(frozen=True)
@@ -105,12 +108,17 @@ def probe(
         test = np.asarray(test)[labelled[test]]
         if len(train) < 2 or len(test) == 0:
             raise ValueError(f"fold {k} has {len(train)} labelled training and {len(test)} test rows.")
+        keep = X[train].var(axis=0) > MIN_VARIANCE
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.asarray(alphas, dtype=float)))
-        model.fit(X[train], y[train])
-        pred = model.predict(X[test])
+        if keep.any():
+            model.fit(X[train][:, keep], y[train])
+            pred = model.predict(X[test][:, keep])
+            chosen.append(float(model[-1].alpha_))
+        else:  # a constant embedding carries no information: predict the training mean
+            pred = np.full(len(test), y[train].mean())
+            chosen.append(float("nan"))
         r2s.append(float(r2_score(y[test], pred)) if len(test) > 1 else float("nan"))
         maes.append(float(mean_absolute_error(y[test], pred)))
-        chosen.append(float(model[-1].alpha_))
         n_train.append(len(train))
         n_test.append(len(test))
         used.update(train.tolist())
