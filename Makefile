@@ -1,5 +1,7 @@
 # Two commands: `make run` and `make test`. Each creates .venv on a fresh machine,
 # installs torch first (so nothing can swap in a CUDA build), then the pins, then the package.
+# Tests run single-threaded (OMP/MKL): many small tensors and pytest's own parallelism gain
+# nothing from a thread pool per process, and oversubscribed cores slow every test down.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,13 +30,13 @@ $(VENV)/.deps: $(VENV)/.torch requirements.txt pyproject.toml
 setup: $(VENV)/.deps
 
 run: setup
-	CRYSTALREP_NUMBA_CACHE=1 $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup lint
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 lint: setup
 	$(BIN)/ruff check crystalrep ui pages app.py tests benchmarks

@@ -81,12 +81,13 @@ def to_plain(obj: Any) -> Any:
         obj: Any nesting of dicts, sequences, dataclasses and scalars.
 
     Returns:
-        The same data built only from dict, list, str, int, float, bool and None.
+        The same data built only from exact dict, list, str, int, float, bool and None
+        (subclasses such as ``torch.__version__`` become their base type).
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return to_plain(dataclasses.asdict(obj))
     if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
+        return {str.__str__(k) if isinstance(k, str) else str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):
         items = sorted(obj, key=repr) if isinstance(obj, set | frozenset) else obj
         return [to_plain(v) for v in items]
@@ -98,8 +99,16 @@ def to_plain(obj: Any) -> Any:
         return to_plain(obj.tolist())
     if isinstance(obj, np.generic):
         return obj.item()
-    if obj is None or isinstance(obj, str | int | float | bool):
+    # Subclasses of the builtins (torch.__version__ is a TorchVersion(str)) are converted too:
+    # torch.load(weights_only=True) refuses to unpickle any class it was not told about.
+    if obj is None or isinstance(obj, bool):
         return obj
+    if isinstance(obj, str):
+        return str.__str__(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
     raise TypeError(f"Cannot store a {type(obj).__name__} in checkpoint config or meta.")
 
 

@@ -10,9 +10,13 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +34,7 @@ FORMAT_VERSION = 1
 BASE_COLUMNS = ("id", "formula", "chemsys", "spacegroup", "crystal_system", "nsites")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_NAME = "default"
+_SPGLIB_ENV = {"SPGLIB_WARNING": "OFF", "SPGLIB_OLD_ERROR_HANDLING": "0"}
 
 
 class DatasetError(ValueError):
@@ -53,16 +58,66 @@ class PropertyInfo:
     kind: str = "numeric"
 
 
-def symmetry_labels(structure: Structure, *, symprec: float = 0.1) -> tuple[int, str]:
-    """Return the spglib space-group number and crystal system (0, "unknown" if spglib fails)."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+@contextmanager
+def quiet_spglib() -> Iterator[None]:
+    """Run spglib with its new error handling and without its C-level stderr lines.
 
+    spglib 2.7-2.x warns (DeprecationWarning) on every call unless ``OLD_ERROR_HANDLING`` is
+    off, in which case failures raise ``SpglibError`` instead of returning ``None``; spglib 3
+    drops the switch. ``SPGLIB_WARNING=OFF`` (read by the C library on each call) stops lines
+    such as "spglib: ssm_get_exact_positions failed." on stderr. Both are restored on exit.
+    """
+    import spglib.error
+
+    has_switch = hasattr(spglib.error, "OLD_ERROR_HANDLING")
+    previous = spglib.error.OLD_ERROR_HANDLING if has_switch else None
+    env = {key: os.environ.get(key) for key in _SPGLIB_ENV}
+    if has_switch:
+        spglib.error.OLD_ERROR_HANDLING = False
+    os.environ.update(_SPGLIB_ENV)
     try:
-        sga = SpacegroupAnalyzer(structure, symprec=symprec)
-        return int(sga.get_space_group_number()), str(sga.get_crystal_system())
-    except (ValueError, TypeError, RuntimeError) as exc:
+        yield
+    finally:
+        if has_switch:
+            spglib.error.OLD_ERROR_HANDLING = previous
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def symmetry_labels(structure: Structure, *, symprec: float = 0.1) -> tuple[int, str]:
+    """Return the spglib space-group number and crystal system (0, "unknown" if spglib fails).
+
+    Only lattice, elements and positions are analysed: oxidation states, spins and site
+    properties such as magmoms would split one element into several spglib types.
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+    from spglib.error import SpglibError
+
+    plain = Structure(structure.lattice, [site.species for site in structure], structure.frac_coords)
+    plain.remove_oxidation_states()
+    plain.remove_spin()
+    try:
+        with quiet_spglib():
+            sga = SpacegroupAnalyzer(plain, symprec=symprec)
+            return int(sga.get_space_group_number()), str(sga.get_crystal_system())
+    except (ValueError, TypeError, RuntimeError, SpglibError) as exc:
         log.debug("spglib failed: %s", exc)
         return 0, "unknown"
+
+
+def _column(values: Sequence[Any], name: str, hint: PropertyInfo | None) -> tuple[pd.Series, PropertyInfo]:
+    """A property column and its info; the kind always follows the data, unit and text the hint."""
+    series = pd.Series(list(values))
+    numeric = pd.to_numeric(series, errors="coerce")
+    is_numeric = bool(numeric.notna().sum() >= max(1, int(0.9 * series.notna().sum())))
+    kind = "numeric" if is_numeric else "categorical"
+    if hint is not None and hint.kind != kind:
+        log.info("property %r: values are %s, not %s as described; treated as %s", name, kind, hint.kind, kind)
+    info = PropertyInfo(name, unit=hint.unit if hint else "", description=hint.description if hint else "", kind=kind)
+    return (numeric.astype(float) if is_numeric else series.astype("string")), info
 
 
 @dataclass(eq=False)
@@ -157,7 +212,11 @@ class Dataset:
         meta: dict[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Dataset:
-        """Build a dataset, computing formula, chemical system and spglib labels per structure."""
+        """Build a dataset, computing formula, chemical system and spglib labels per structure.
+
+        A property's kind (numeric or categorical) is inferred from its values; ``property_info``
+        supplies only units and descriptions. pymatgen and spglib warnings are logged, not shown.
+        """
         ids = [str(x) for x in ids]
         if len(ids) != len(structures):
             raise DatasetError("ids and structures differ in length.")
@@ -165,27 +224,27 @@ class Dataset:
             dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
             raise DatasetError(f"dataset {name!r}: id {dup!r} occurs more than once.")
         rows = []
-        for k, s in enumerate(structures):
-            sg, system = symmetry_labels(s)
-            comp = s.composition
-            rows.append((ids[k], comp.reduced_formula, comp.chemical_system, sg, system, len(s)))
-            if progress is not None:
-                progress(k + 1, len(structures))
+        # pymatgen warns per structure (e.g. "No Pauling electronegativity for Ne"); log, don't show.
+        with warnings.catch_warnings(record=True) as caught, quiet_spglib():
+            warnings.simplefilter("always")
+            for k, s in enumerate(structures):
+                sg, system = symmetry_labels(s)
+                comp = s.composition
+                rows.append((ids[k], comp.reduced_formula, comp.chemical_system, sg, system, len(s)))
+                if progress is not None:
+                    progress(k + 1, len(structures))
+        for message in sorted({str(w.message) for w in caught}):
+            log.debug("labelling warning: %s", message)
         table = pd.DataFrame(rows, columns=list(BASE_COLUMNS))
         table["spacegroup"] = table["spacegroup"].astype(np.int64)
         table["nsites"] = table["nsites"].astype(np.int64)
-        info = dict(property_info or {})
+        info: dict[str, PropertyInfo] = {}
         for col, values in (properties or {}).items():
             if col in BASE_COLUMNS:
                 raise DatasetError(f"property name {col!r} clashes with a built-in column.")
             if len(values) != len(ids):
                 raise DatasetError(f"property {col!r} has {len(values)} values for {len(ids)} rows.")
-            series = pd.Series(list(values))
-            numeric = pd.to_numeric(series, errors="coerce")
-            is_numeric = numeric.notna().sum() >= max(1, int(0.9 * series.notna().sum()))
-            table[col] = numeric.astype(float) if is_numeric else series.astype("string")
-            if col not in info:
-                info[col] = PropertyInfo(col, kind="numeric" if is_numeric else "categorical")
+            table[col], info[col] = _column(values, col, (property_info or {}).get(col))
         counts = np.array([len(s) for s in structures], dtype=np.int64)
         return cls(
             name=name,
@@ -194,7 +253,7 @@ class Dataset:
             numbers=np.concatenate([s.atomic_numbers for s in structures]).astype(np.int64) if structures else np.zeros(0, np.int64),
             frac_coords=np.concatenate([s.frac_coords for s in structures]).astype(np.float64) if structures else np.zeros((0, 3)),
             offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            properties={k: info[k] for k in (properties or {})},
+            properties=info,
             meta=dict(meta or {}),
         )
 
@@ -285,13 +344,32 @@ def dataset_dir(name: str) -> Path:
 
 
 def save_dataset(ds: Dataset, *, overwrite: bool = False) -> Path:
-    """Save under ``datasets_home()/<name>``; the built-in name ``default`` is reserved."""
+    """Save under ``datasets_home()/<name>``; the built-in name ``default`` is reserved.
+
+    The dataset is written into a temporary folder beside the target and then swapped in, so
+    an existing dataset of that name stays readable and intact unless the new one is complete.
+    """
     if check_name(ds.name) == DEFAULT_NAME:
         raise DatasetError("the name 'default' is reserved for the built-in dataset.")
     target = dataset_dir(ds.name)
     if target.exists() and not overwrite:
         raise DatasetError(f"dataset {ds.name!r} already exists; delete it first or choose another name.")
-    return ds.save(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Beside the target: same filesystem, so both renames are atomic; the dot keeps it unlisted.
+    work = Path(tempfile.mkdtemp(prefix=f".{ds.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        ds.save(work / "new")
+        if target.exists():
+            os.replace(target, work / "old")
+        try:
+            os.replace(work / "new", target)
+        except OSError:
+            if (work / "old").exists():
+                os.replace(work / "old", target)
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 def load_dataset(name: str) -> Dataset:

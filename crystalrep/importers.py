@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -24,12 +22,12 @@ from crystalrep.datasets import (
     PropertyInfo,
     check_name,
     dataset_dir,
+    save_dataset,
 )
 from crystalrep.importers_core import ImportReport, Rejected, Rows, build_report
 from crystalrep.importers_files import extxyz_rows, file_kind, folder_rows, structure_file_rows
 from crystalrep.importers_parse import Progress
 from crystalrep.importers_tabular import csv_rows, json_rows
-from crystalrep.store import crystalrep_home
 from crystalrep.structures import MAX_ATOMS
 from crystalrep.structures import detect_format as sniff_format
 
@@ -187,29 +185,12 @@ def import_upload(filename: str, data: bytes, *, name: str, max_atoms: int = MAX
 
 
 def save_imported(dataset: Dataset, *, overwrite: bool = False) -> Path:
-    """Save a dataset as a whole: written to a temporary folder, then swapped into place.
+    """Save a dataset as a whole (see :func:`~crystalrep.datasets.save_dataset`).
 
     An existing dataset of the same name stays untouched unless the new one is complete.
     """
     check_target(dataset.name, overwrite=overwrite)
-    target = dataset_dir(dataset.name)
-    scratch = crystalrep_home() / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{dataset.name}.", dir=scratch))
-    try:
-        dataset.save(work / "new")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            os.replace(target, work / "old")
-        try:
-            os.replace(work / "new", target)
-        except OSError:
-            if (work / "old").exists():
-                os.replace(work / "old", target)
-            raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+    return save_dataset(dataset, overwrite=overwrite)
 
 
 def import_and_save(path: str | Path, *, name: str, overwrite: bool = False, progress: Progress | None = None,

@@ -8,11 +8,7 @@ failures as :class:`Rejected` rows and builds the :class:`~crystalrep.datasets.D
 from __future__ import annotations
 
 import logging
-import os
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,25 +76,6 @@ def _plain_structures(parsed: list[Parsed]) -> list[Any]:
     return [Structure(Lattice(lat), nums.tolist(), frac) for lat, nums, frac in parsed]
 
 
-@contextmanager
-def _quiet_labelling() -> Iterator[None]:
-    """Silence labelling noise: pymatgen warnings (e.g. "No Pauling electronegativity for Ne")
-    and spglib's C-level "... failed." lines, which SPGLIB_WARNING=OFF stops (read per call)."""
-    previous = os.environ.get("SPGLIB_WARNING")
-    os.environ["SPGLIB_WARNING"] = "OFF"
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        for message in {str(w.message) for w in caught}:
-            log.debug("labelling warning: %s", message)
-    finally:
-        if previous is None:
-            os.environ.pop("SPGLIB_WARNING", None)
-        else:
-            os.environ["SPGLIB_WARNING"] = previous
-
-
 def _unique(rows: Rows) -> tuple[list[int], list[Rejected]]:
     seen: set[str] = set()
     keep, dropped = [], []
@@ -143,11 +120,11 @@ def build_report(rows: Rows, *, name: str, max_atoms: int = MAX_ATOMS, workers: 
     all_meta = {**rows.meta, **(meta or {}), "format": rows.format,
                 "imported_rows": len(keep), "rejected_rows": len(rejected),
                 "rejected": [{"row": r.row, "reason": r.reason} for r in rejected[:MAX_META_REJECTED]]}
-    with _quiet_labelling():
-        dataset = Dataset.from_structures(
-            name, [rows.ids[k] for k in keep], _plain_structures(good),
-            properties={c: [v[k] for k in keep] for c, v in rows.properties.items()},
-            property_info=hints, meta=all_meta, progress=label_progress)
+    # from_structures logs pymatgen's warnings and keeps spglib quiet itself.
+    dataset = Dataset.from_structures(
+        name, [rows.ids[k] for k in keep], _plain_structures(good),
+        properties={c: [v[k] for k in keep] for c, v in rows.properties.items()},
+        property_info=hints, meta=all_meta, progress=label_progress)
     for col, desc in rows.descriptions.items():
         if col in dataset.properties and col not in hints:  # keep the inferred kind, add the text
             dataset.properties[col] = replace(dataset.properties[col], description=desc)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -30,25 +29,6 @@ def _strip_source(message: str, label: str) -> str:
     return message[len(label) + 2:] if message.startswith(f"{label}: ") else message
 
 
-def _cif_sites(text: str) -> int:
-    """Atom sites listed in the largest block (before symmetry expansion), 0 if unreadable.
-
-    pymatgen needs about a minute to build a 10,000-site cell before its size can be checked;
-    tokenising alone takes 0.1 s, so oversized CIFs are refused here first.
-    """
-    from pymatgen.io.cif import CifFile
-
-    # Any tokeniser failure just skips this shortcut; read_structures then reports the error.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            blocks = CifFile.from_str(text).data.values()
-    except Exception:  # noqa: BLE001 - third-party parser boundary
-        return 0
-    return max((len(b.data.get("_atom_site_fract_x") or b.data.get("_atom_site_Cartn_x") or [])
-                for b in blocks), default=0)
-
-
 def parse_item(item: tuple[str, str, Any], *, max_atoms: int = MAX_ATOMS) -> Parsed | str:
     """Parse one ``(label, kind, payload)`` item into plain arrays, or return the reason it failed."""
     label, kind, payload = item
@@ -63,8 +43,6 @@ def parse_item(item: tuple[str, str, Any], *, max_atoms: int = MAX_ATOMS) -> Par
                 raise StructureError(f"{label}: is not a valid structure ({exc}).") from exc
             structure = validate_structure(structure, source=label, max_atoms=max_atoms)
         else:
-            if kind == "cif" and payload.count("\n") > max_atoms and (sites := _cif_sites(payload)) > max_atoms:
-                return f"{sites} atom sites exceed the limit of {max_atoms} per cell."
             structure = read_structures(label, text=payload, fmt=kind, max_atoms=max_atoms)[0]
     except StructureError as exc:
         return _strip_source(str(exc), label)

@@ -13,9 +13,13 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pymatgen.core import Structure
+
+if TYPE_CHECKING:
+    from pymatgen.io.cif import CifBlock, CifParser
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,68 @@ def _first_reason(captured: list[str], default: str) -> str:
     return (reasons[0] if reasons else default).rstrip(".")
 
 
-def _parse_cif(text: str, source: str) -> list[Structure]:
+def _site_rows(block: CifBlock) -> int:
+    """Rows of a tokenised block's atom-site loop (a single row is stored as a plain string)."""
+    for key in ("_atom_site_fract_x", "_atom_site_Cartn_x"):
+        value = block.data.get(key)
+        if value is not None:
+            return 1 if isinstance(value, str) else len(value)
+    return 0
+
+
+def _column(block: CifBlock, key: str) -> list[str]:
+    value = block.data.get(key)
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def _expanded_sites(parser: CifParser, block: CifBlock, n_sites: int, max_atoms: int) -> int:
+    """Atoms after applying the block's symmetry operations, counted cheaply with numpy.
+
+    Mirrors pymatgen's merging (images closer than 1e-4 in fractional coordinates are one site),
+    so a cell is refused before pymatgen spends seconds to minutes building it. Returns
+    ``n_sites`` whenever the estimate cannot be made; the full parse then decides.
+    """
+    from pymatgen.io.cif import str2float
+
+    if "_atom_site_fract_x" not in block.data or parser.feature_flags.get("magcif"):
+        return n_sites
+    n_warnings = len(parser.warnings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ops = parser.get_symops(block)
+    del parser.warnings[n_warnings:]  # parse_structures repeats the same lookup and warnings
+    if n_sites * len(ops) <= max_atoms:
+        return n_sites
+    try:
+        frac = np.array([[str2float(v) for v in _column(block, f"_atom_site_fract_{a}")] for a in "xyz"]).T
+        occupancy = np.array([str2float(v) for v in _column(block, "_atom_site_occupancy")] or [1.0] * len(frac))
+    except (ValueError, TypeError):
+        return n_sites
+    if frac.shape != (n_sites, 3) or occupancy.shape != (n_sites,):
+        return n_sites
+    frac = frac[occupancy > 0]  # pymatgen drops empty sites
+    rot = np.array([op.rotation_matrix for op in ops])
+    shift = np.array([op.translation_vector for op in ops])
+    images = np.mod(np.einsum("mij,nj->nmi", rot, frac) + shift, 1.0)  # (sites, ops, 3)
+    kept: list[np.ndarray] = []
+    count = 0
+    for orbit in images:
+        if kept and _close(orbit[0], np.concatenate(kept)).any():
+            continue  # the same orbit as an earlier site (orbits are equal or disjoint)
+        same = _close(orbit[:, None, :], orbit[None, :, :])
+        unique = orbit[~np.triu(same, 1).any(axis=0)]
+        kept.append(unique)
+        count += len(unique)
+    return count
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: float = 1e-4) -> np.ndarray:
+    """Whether fractional positions coincide under periodic boundaries (pymatgen's rule)."""
+    diff = a - b
+    return (np.abs(diff - np.round(diff)) < tol).all(axis=-1)
+
+
+def _parse_cif(text: str, source: str, max_atoms: int = MAX_ATOMS) -> list[Structure]:
     from pymatgen.io.cif import CifFile, CifParser
 
     captured: list[str] = []
@@ -95,14 +160,26 @@ def _parse_cif(text: str, source: str) -> list[Structure]:
         raise StructureError(f"{source}: is not readable CIF ({_short(exc)}).") from exc
     structures: list[Structure] = []
     for block in blocks:
-        if "_atom_site_fract_x" not in block.data and "_atom_site_Cartn_x" not in block.data:
+        n_sites = _site_rows(block)
+        if n_sites == 0:
             continue  # metadata-only block (e.g. publication data), no structure to take
+        # Tokenising takes ~0.1 s for 10,000 sites; building that cell takes pymatgen ~35 s.
+        if n_sites > max_atoms:
+            raise StructureError(f"{source}: {n_sites} atom sites exceed the limit of {max_atoms} per cell.")
         try:
             with _quiet(captured):
                 parser = CifParser.from_str(str(block))
-                structures.extend(parser.parse_structures(primitive=False, on_error="raise"))
+                n_atoms = _expanded_sites(parser, block, n_sites, max_atoms)
+                if n_atoms <= max_atoms:
+                    structures.extend(parser.parse_structures(primitive=False, on_error="raise"))
         except Exception as exc:  # noqa: BLE001 - third-party parser boundary
             captured.append(_short(exc))
+            continue
+        if n_atoms > max_atoms:
+            raise StructureError(
+                f"{source}: {n_atoms} atoms exceed the limit of {max_atoms} per cell "
+                f"({n_sites} listed sites expanded by symmetry)."
+            )
     if not structures:
         reason = _first_reason(captured, "it contains no atom sites") if blocks else "it contains no data block"
         raise StructureError(f"{source}: no structure could be read ({reason}).")
@@ -114,9 +191,9 @@ def _short(exc: BaseException) -> str:
     return text[:200].rstrip(".")
 
 
-def _parse(text: str, fmt: str, source: str) -> list[Structure]:
+def _parse(text: str, fmt: str, source: str, max_atoms: int = MAX_ATOMS) -> list[Structure]:
     if fmt == "cif":
-        return _parse_cif(text, source)
+        return _parse_cif(text, source, max_atoms)
     captured: list[str] = []
     try:
         with _quiet(captured):
@@ -220,7 +297,7 @@ def read_structures(
     if not text.strip():
         raise StructureError(f"{name}: the file is empty.")
     fmt = (fmt or detect_format(name, text)).lower()
-    structures = _parse(text, fmt, name)
+    structures = _parse(text, fmt, name, max_atoms)
     if not structures:
         raise StructureError(f"{name}: no structure could be read.")
     return [validate_structure(s, source=name, max_atoms=max_atoms) for s in structures]

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
-from pymatgen.core import Lattice, Structure
+# One OpenMP/MKL thread, set before numpy or torch is imported (they read it once, at import):
+# test tensors are tiny, so a thread pool costs more than it saves. An explicit setting wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from pymatgen.core import Lattice, Structure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +54,17 @@ def tiny_structures() -> list[Structure]:
                   [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]),
         Structure(tri, ["Si", "O", "O", "Mg"], [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0.5], [0.5, 0.5, 0.25]]),
     ]
+
+
+def with_californium(rows: list[int], name: str) -> Any:
+    """Default-dataset rows plus one fcc Cf crystal (Z = 98, beyond CHGNet's and SOAP's species), saved."""
+    from crystalrep.datasets import Dataset, load_dataset, save_dataset
+
+    ds = load_dataset("default").subset(rows)
+    cf = Structure(Lattice.cubic(5.0), ["Cf"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    props = {p: [*ds.table[p].tolist(), float("nan") if info.kind == "numeric" else "fcc"]
+             for p, info in ds.properties.items()}
+    out = Dataset.from_structures(name, [*ds.table["id"].astype(str), "Cf-fcc"], [*ds.structures(), cf],
+                                  properties=props, property_info=dict(ds.properties), meta=dict(ds.meta))
+    save_dataset(out)
+    return out

@@ -55,6 +55,21 @@ def test_round_trip_is_strict_and_exact(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp files left behind
 
 
+def test_meta_with_torch_version_loads_weights_only(tmp_path: Path) -> None:
+    class Label(str):
+        pass
+
+    meta = {"torch": torch.__version__, Label("key"): Label("value"), "n": True}
+    assert type(to_plain(meta)["torch"]) is str and type(next(iter(to_plain(meta)))) is str
+    path = tmp_path / "v.pt"
+    save_checkpoint(path, kind="toy", config={"built_with": torch.__version__}, state_dict=_model().state_dict(), meta=meta)
+    ckpt = load_checkpoint(path, kind="toy")  # weights_only=True: a TorchVersion would be refused
+    assert ckpt.meta == {"torch": str(torch.__version__), "key": "value", "n": True}
+    assert type(ckpt.meta["torch"]) is str and ckpt.config == {"built_with": str(torch.__version__)}
+    raw = torch.load(path, weights_only=True)
+    assert type(raw["meta"]["torch"]) is str
+
+
 def test_same_content_same_id(tmp_path: Path) -> None:
     sd = _model().state_dict()
     a = save_checkpoint(tmp_path / "a.pt", kind="toy", config={}, state_dict=sd)

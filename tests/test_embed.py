@@ -108,3 +108,42 @@ def test_bad_inputs(tiny_dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> N
         embed_dataset(tiny_dataset, "cgcnn-random", device="cuda")
     with pytest.raises(ValueError, match="Batch size"):
         embed_dataset(tiny_dataset, "magpie", batch_size=0)
+
+
+@pytest.mark.parametrize(("name", "n", "inside"), [("cgcnn-random", 1, 1), ("cgcnn-random", 8, 1),
+                                                   ("cgcnn-random", 9, 2), ("magpie", 1, 2)])
+def test_small_torch_queries_run_on_one_thread(name: str, n: int, inside: int, tiny_structures: list[Structure],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = get_encoder(name)
+    seen: list[int] = []
+
+    def recording(structures: list[Structure], **kwargs: object) -> np.ndarray:
+        seen.append(torch.get_num_threads())
+        return np.zeros((len(structures), encoder.dim), dtype=np.float32)
+
+    monkeypatch.setattr(encoder, "embed_structures", recording)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        embed_structures((tiny_structures * 2)[:n], encoder, device="cpu")
+        assert seen == [inside] and torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_thread_count_is_restored_when_the_encoder_fails(tiny_structures: list[Structure],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = get_encoder("cgcnn-random")
+
+    def failing(structures: list[Structure], **kwargs: object) -> np.ndarray:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(encoder, "embed_structures", failing)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            embed_structures(tiny_structures[:1], encoder, device="cpu")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

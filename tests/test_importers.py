@@ -13,10 +13,9 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from crystalrep import importers
-from crystalrep.datasets import DatasetError, dataset_dir, load_dataset
+from crystalrep.datasets import DatasetError, dataset_dir, datasets_home, load_dataset
 from crystalrep.importers import import_and_save, import_path, import_upload, save_imported
 from crystalrep.importers_parse import parse_all
-from crystalrep.store import crystalrep_home
 
 DISORDERED = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
 
@@ -213,7 +212,7 @@ def _p1_cif(n: int) -> str:
 def test_oversized_cif_is_refused_before_building(tiny_structures):
     items = [("row 0", "cif", _p1_cif(600)), ("row 1", "cif", _p1_cif(60)), ("row 2", "cif", "data_x\n" + "\n" * 900)]
     big, small, empty = parse_all(items, max_atoms=500)
-    assert big == "600 atom sites exceed the limit of 500 per cell."  # the tokeniser shortcut
+    assert big == "600 atom sites exceed the limit of 500 per cell."  # refused before pymatgen builds it
     assert not isinstance(small, str) and len(small[1]) == 60
     assert isinstance(empty, str) and "no structure" in empty
 
@@ -280,7 +279,7 @@ def test_import_and_save_is_atomic(csv_path, tiny_structures, monkeypatch):
         patch.setattr(type(small), "save", broken_save)
         save_imported(small, overwrite=True)
     assert load_dataset("set").fingerprint == first.fingerprint  # untouched by both failures
-    assert not any((crystalrep_home() / "tmp").iterdir())
+    assert [p.name for p in datasets_home().iterdir()] == ["set"]  # no temporary folder left behind
     save_imported(small, overwrite=True)
     assert len(load_dataset("set")) == 2 and dataset_dir("set").is_dir()
     with pytest.raises(DatasetError, match="reserved"):

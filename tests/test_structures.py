@@ -112,6 +112,58 @@ def test_too_many_atoms_is_rejected():
     assert "10368 atoms exceed the limit of 500" in message
 
 
+def _p1_cif(n: int) -> str:
+    """A P1 CIF with ``n`` silicon sites on a grid, written directly (no pymatgen)."""
+    k = int(np.ceil(n ** (1 / 3)))
+    grid = np.stack(np.meshgrid(*[np.arange(k)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n] / k
+    head = ["data_big", *(f"_cell_length_{a} 60" for a in "abc"), *(f"_cell_angle_{a} 90" for a in ("alpha", "beta", "gamma")),
+            "_symmetry_space_group_name_H-M 'P 1'", "loop_", " _atom_site_type_symbol", " _atom_site_label",
+            " _atom_site_fract_x", " _atom_site_fract_y", " _atom_site_fract_z"]
+    return "\n".join(head + [f"  Si Si{i} {x:.4f} {y:.4f} {z:.4f}" for i, (x, y, z) in enumerate(grid)]) + "\n"
+
+
+@pytest.fixture
+def pymatgen_builds(monkeypatch) -> list[str]:
+    """Records every call into pymatgen's CifParser (the slow part for big cells)."""
+    from pymatgen.io.cif import CifParser
+
+    calls: list[str] = []
+    build = CifParser.parse_structures
+
+    def recording(self, *args, **kwargs):
+        calls.append("parse_structures")
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(CifParser, "parse_structures", recording)
+    return calls
+
+
+def test_oversized_cif_is_refused_before_parsing(pymatgen_builds, monkeypatch):
+    from pymatgen.io.cif import CifParser
+
+    monkeypatch.setattr(CifParser, "from_str", classmethod(lambda cls, *a, **k: pymatgen_builds.append("from_str")))
+    message = _error("big.cif", text=_p1_cif(10_000), max_atoms=500)  # took ~35 s when pymatgen built it
+    _one_sentence(message, "big.cif")
+    assert "10000 atom sites exceed the limit of 500 per cell" in message
+    assert pymatgen_builds == []
+
+
+def test_symmetry_expansion_is_counted_before_building(pymatgen_builds):
+    from pymatgen.io.cif import CifWriter
+
+    from crystalrep.datasets import quiet_spglib
+
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with quiet_spglib():
+        text = str(CifWriter(rocksalt, symprec=0.1))  # 2 listed sites, 192 operations, 8 atoms
+    message = _error("rocksalt.cif", text=text, max_atoms=6)
+    _one_sentence(message, "rocksalt.cif")
+    assert "8 atoms exceed the limit of 6 per cell (2 listed sites expanded by symmetry)" in message
+    assert pymatgen_builds == []
+    assert len(read_structure("rocksalt.cif", text=text, max_atoms=8)) == 8
+    assert pymatgen_builds == ["parse_structures"]
+
+
 def test_partial_occupancy_names_the_site():
     disordered = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Co": 0.5}, "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     message = _error("alloy.cif", text=disordered.to(fmt="cif"))
