@@ -119,7 +119,9 @@ def _all_rows() -> dict[str, tuple[Structure, str, str, str]]:
     elements = [present[z] for z in sorted(present) if z <= CHGNET_MAX_Z]
     subs |= _substitution_rows(references, [(n, (el, {"A": el}, {})) for el in elements for n in proto.ELEMENTAL])
     rows = {k: (s, fam, lab, "aflow-prototype") for k, (s, fam, lab) in aflow.items()}
-    return rows | {k: (s, fam, lab, "substitution") for k, (s, fam, lab) in subs.items()}
+    rows |= {k: (s, fam, lab, "substitution") for k, (s, fam, lab) in subs.items()}
+    # Every built-in encoder must embed the default set: CHGNet and SOAP's species list stop at Pu.
+    return {k: v for k, v in rows.items() if max(el.Z for el in v[0].composition) <= CHGNET_MAX_Z}
 
 
 def default_structures() -> tuple[list[str], list[Structure], dict[str, list[Any]]]:
