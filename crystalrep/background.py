@@ -1,0 +1,211 @@
+"""Short background tasks: one detached ``python -m crystalrep <argv>`` run per key.
+
+A task owns ``<home>/background/<key>/``: ``spec.json`` (argv, written before the start),
+``pid.json`` (pid and its start time), ``stdout.txt``, ``log.txt`` (stderr: progress and errors)
+and ``exit.json`` (return code, written when the command ends). Each file has one writer and is
+written atomically, so a reader never sees half a state. Unlike :mod:`crystalrep.jobs` there is
+no heartbeat or resume: a task lasts seconds to minutes, writes its result into the store, and
+is simply started again if it died.
+
+The child runs ``python -m crystalrep.background <folder>``, which calls the same
+:func:`crystalrep.cli.main` as ``python -m crystalrep`` and then records its exit code: a
+detached process's code is otherwise lost when the parent (a Streamlit server) restarts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from crystalrep.jobs import read_json
+from crystalrep.store import atomic_write_json, crystalrep_home
+
+__all__ = ["TaskState", "output", "start", "state", "task_dir"]
+
+log = logging.getLogger(__name__)
+
+STARTING_GRACE_S = 30.0  # spec written, pid not yet: the spawning process may be slow to return
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
+_FILES = ("pid.json", "exit.json", "stdout.txt", "log.txt")
+_children: dict[int, subprocess.Popen[bytes]] = {}  # our own children, polled so they get reaped
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """Where a background task stands.
+
+    Attributes:
+        state: ``"absent"``, ``"running"``, ``"done"`` or ``"failed"``.
+        message: Last line of the task's log (progress while running, the error when failed).
+        started: Unix time of the start (``None`` when absent).
+        seconds: Run time so far, or until the end.
+        returncode: Exit code once finished (``None`` otherwise, or when the process vanished).
+    """
+
+    state: str
+    message: str = ""
+    started: float | None = None
+    seconds: float | None = None
+    returncode: int | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the task is (still) running."""
+        return self.state == "running"
+
+
+def task_dir(key: str) -> Path:
+    """Folder of a task: ``<crystalrep_home()>/background/<key>``; malformed keys raise ``ValueError``."""
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise ValueError(f"{key!r} is not a valid task key (letters, digits, '_', '.', '-'; at most 120).")
+    return crystalrep_home() / "background" / key
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int | None, ticks: int | None) -> bool:
+    if not pid:
+        return False
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        _children.pop(pid, None)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+    return status not in ("Z", "X") and (ticks is None or _start_ticks(pid) in (None, ticks))
+
+
+def _last_line(path: Path) -> str:
+    """Last non-empty line of a log; tqdm's ``\\r`` updates count as lines."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+            tail = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in re.split(r"[\r\n]+", tail) if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def state(key: str) -> TaskState:
+    """The state of task ``key``, read from its files (nothing is written)."""
+    folder = task_dir(key)
+    spec = read_json(folder / "spec.json")
+    if not spec:
+        return TaskState("absent")
+    started = float(spec.get("started") or 0.0)
+    end = read_json(folder / "exit.json")
+    message = _last_line(folder / "log.txt") or _last_line(folder / "stdout.txt")
+    if end:
+        code = int(end.get("returncode", 1))
+        seconds = float(end.get("finished") or started) - started
+        return TaskState("done" if code == 0 else "failed", message, started, seconds, code)
+    pid = read_json(folder / "pid.json")
+    now = time.time()
+    if _alive(pid.get("pid"), pid.get("ticks")) or (not pid and now - started < STARTING_GRACE_S):
+        return TaskState("running", message, started, now - started)
+    reason = "the process ended without reporting a result" + (f"; last output: {message}" if message else "")
+    return TaskState("failed", reason, started, None)
+
+
+def output(key: str) -> str:
+    """What the task printed on stdout (e.g. its ``--json`` result); empty if nothing yet."""
+    try:
+        return (task_dir(key) / "stdout.txt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def start(argv: Sequence[str], *, key: str) -> None:
+    """Run ``python -m crystalrep <argv>`` detached, unless task ``key`` is already running.
+
+    A finished task of the same key is replaced (its files are cleared first). Check-and-start
+    holds a file lock, so two sessions asking at once start one process.
+
+    Args:
+        argv: CLI arguments, e.g. ``["project", "--dataset", "default", ...]``.
+        key: Task name (letters, digits, ``_.-``); identical requests should share a key.
+    """
+    argv = [str(a) for a in argv]
+    folder = task_dir(key)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if state(key).running:
+            log.info("task %s is already running", key)
+            return
+        for name in ("spec.json", *_FILES):
+            (folder / name).unlink(missing_ok=True)
+        atomic_write_json(folder / "spec.json", {"argv": argv, "key": key, "started": time.time()})
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        with open(folder / "stdout.txt", "wb") as out, open(folder / "log.txt", "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "crystalrep.background", str(folder)],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=folder, env=env,
+                                    start_new_session=True)
+        _children[proc.pid] = proc
+        atomic_write_json(folder / "pid.json", {"pid": proc.pid, "ticks": _start_ticks(proc.pid)})
+    log.info("task %s started as pid %d: crystalrep %s", key, proc.pid, " ".join(argv))
+
+
+def stop(key: str, *, sig: int = signal.SIGTERM) -> bool:
+    """Signal a running task's process group; True when there was one to signal."""
+    pid = read_json(task_dir(key) / "pid.json")
+    if not state(key).running or not pid.get("pid"):
+        return False
+    try:
+        os.killpg(int(pid["pid"]), sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_all() -> list[str]:
+    """Stop every running task under the current home (a test server's teardown); returns their keys."""
+    root = crystalrep_home() / "background"
+    keys = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [key for key in keys if _KEY_RE.match(key) and stop(key)]
+
+
+def _run(folder: Path) -> int:
+    """Inside the child: run the CLI on the spec's argv and record its exit code."""
+    code = 1
+    try:
+        from crystalrep.cli import main
+
+        code = main(read_json(folder / "spec.json")["argv"])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    finally:  # also on an unexpected exception, whose traceback Python then prints to log.txt
+        sys.stdout.flush()
+        sys.stderr.flush()
+        atomic_write_json(folder / "exit.json", {"returncode": code, "finished": time.time()})
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(_run(Path(sys.argv[1])))

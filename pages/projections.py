@@ -1,0 +1,78 @@
+"""Projections: PCA | UMAP | t-SNE maps side by side, the numbers that say whether to believe them, and a sweep."""
+
+import streamlit as st
+
+from crystalrep import background
+from crystalrep import plots_projections as pp
+from ui import embeddings, state, usable_embeddings
+from ui import projections as maps
+
+ref, ds = state.require_dataset()
+st.title("Projections")
+st.caption("2-D maps of an embedding. Each caption states how the map was made and two numbers: trustworthiness "
+           "(are 2-D neighbours real neighbours? 1 = yes) and separation (silhouette of the map by the colour, when "
+           "categorical: how separated classes *look*; a probe says whether the embedding knows them).")
+if len(ds) < 3:
+    st.info(f"A map needs at least 3 crystals; {ds.name} has {len(ds)}.")
+    st.stop()
+encoders = state.current_encoders()
+if not encoders:
+    st.info("Choose at least one encoder in the sidebar.")
+    st.stop()
+
+view = maps.controls(ds, encoders)
+usable = usable_embeddings.require(ref, view.encoders, where="maps")
+panels, note = view.live(usable)
+if note:
+    st.caption(note)
+colour = maps.colouring(ref, view.colour, view.log, view.clip)
+label = view.colour if colour.kind == "categorical" else None
+
+drawn = {}
+for column, panel in zip(st.columns(len(panels)), panels, strict=True):
+    with column:
+        proj = maps.projection(ref, panel)
+        if proj is None:
+            st.markdown(f"**{panel.title}**")
+            maps.pending(ref, panel)
+            continue
+        ekey = embeddings.key(ref, panel.encoder)
+        st.plotly_chart(maps.figure(ref, panel, ekey, view), key=f"maps.chart.{len(drawn)}")
+        st.caption(pp.panel_caption(proj, maps.scores(ref, panel, ekey, label)))
+        maps.record(ref, panel, ekey, view, colour)
+        drawn[f"{panel.encoder} {pp.METHOD_NAMES[panel.method]} seed {panel.seed}"] = proj.coords
+st.caption(f"{colour.caption} All {len(ds):,} crystals are drawn in every map.")
+if drawn:
+    csv = pp.coordinates_table(ds, drawn).to_csv(index=False).encode()
+    st.download_button("Download coordinates (CSV)", csv, file_name=f"{ds.name}-maps.csv", mime="text/csv",
+                       icon=":material/download:", key="maps.download")
+
+st.subheader("Sweep: seeds × parameter")
+st.caption("Robust claims survive a sweep: the same embedding mapped with several seeds and parameter values, "
+           "aligned to one frame. Under each panel: its trustworthiness and its column's seed stability (mean "
+           "Procrustes disparity between seeds; 0 = identical shapes, lower is steadier).")
+if len(ds) < maps.MIN_NONLINEAR:
+    st.info(f"A UMAP/t-SNE sweep needs at least {maps.MIN_NONLINEAR} crystals; {ds.name} has {len(ds)}.")
+    st.stop()
+encoder, method, param, values, seeds = maps.sweep_controls(ref, list(usable))
+if not values:
+    st.info(f"Pick at least one {param} value to sweep.")
+    st.stop()
+ekey = embeddings.key(ref, encoder)
+specs = maps.sweep_specs(method, param, values, seeds)
+task = maps.sweep_key(ekey, method, param, values, seeds)
+if all(maps.stored(ekey, s) for s in specs):
+    args = (ref, encoder, ekey, method, param, tuple(values), tuple(seeds))
+    st.image(maps.sweep_png(*args, view))
+    result = maps.sweep_result(*args)
+    st.dataframe(result.table, hide_index=True, width="stretch", column_config=maps.SWEEP_COLUMNS)
+    st.caption(f"Trustworthiness and kNN overlap (mean ± std over {len(seeds)} seeds) on {result.sample_size:,} "
+               f"crystals, k = {result.k}. {colour.caption}")
+elif background.state(task).running:
+    maps.sweep_wait(task, ekey, specs)
+else:
+    if background.state(task).state == "failed":
+        st.error(f"The last sweep failed: {background.state(task).message}")
+    if st.button(f"Run sweep ({len(specs)} maps, in the background)", key="maps.sweep.run", type="primary"):
+        background.start(maps.sweep_argv(ref, encoder, method, param, values, seeds), key=task)
+        st.rerun()

@@ -1,0 +1,134 @@
+"""Map figures: the colour of every point follows the chosen column, scale and clip; hover names the crystal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Structure
+
+from crystalrep import plots_projections as pp
+from crystalrep.analysis.map_quality import score_map
+from crystalrep.analysis.projections import project
+from crystalrep.analysis.sweeps import sweep
+from crystalrep.datasets import Dataset, PropertyInfo
+
+
+@pytest.fixture(scope="module")
+def ds(tiny_structures: list[Structure]) -> Dataset:
+    structures = tiny_structures * 4  # 20 crystals
+    n = len(structures)
+    rng = np.random.default_rng(0)
+    return Dataset.from_structures(
+        "maps", [f"m{i}" for i in range(n)], structures,
+        properties={"volume": [s.volume for s in structures],
+                    "energy": [float("nan") if i == 3 else float(v) for i, v in enumerate(rng.normal(-1, 1, n))],
+                    "wide": [10.0 ** (i % 5) for i in range(n)],
+                    "kind": [None if i == 0 else "abcdefghijklmn"[i % 14] for i in range(n)]},
+        property_info={"volume": PropertyInfo("volume", unit="Å^3"), "kind": PropertyInfo("kind", kind="categorical")},
+    )
+
+
+@pytest.fixture(scope="module")
+def coords(ds: Dataset) -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(len(ds), 2)).astype(np.float32)
+
+
+def _numeric_trace(fig):  # the coloured trace is the one with a colour array
+    return next(t for t in fig.data if not isinstance(t.marker.color, str))
+
+
+def test_colour_options_list_properties_then_structure_columns(ds: Dataset) -> None:
+    options = pp.colour_options(ds)
+    assert list(options)[:4] == ["volume", "energy", "wide", "kind"]
+    assert options["kind"] == options["crystal_system"] == options["spacegroup"] == "categorical"
+    assert options["nsites"] == "numeric"
+    with pytest.raises(ValueError, match="cannot colour by"):
+        pp.colouring(ds, "nope")
+    with pytest.raises(ValueError, match="clip"):
+        pp.colouring(ds, "volume", clip=50)
+
+
+def test_the_colour_property_changes_the_marker_colour_array(ds: Dataset, coords: np.ndarray) -> None:
+    by_volume = pp.map_figure(coords, ds, pp.colouring(ds, "volume"), title="t", method="pca")
+    by_wide = pp.map_figure(coords, ds, pp.colouring(ds, "wide"), title="t", method="pca")
+    a, b = _numeric_trace(by_volume), _numeric_trace(by_wide)
+    assert np.allclose(a.marker.color, ds.table["volume"])
+    assert not np.allclose(a.marker.color, b.marker.color)
+    assert a.marker.colorbar.title.text == "volume (Å^3)"
+
+
+def test_log_scale_and_clip_change_the_colours_and_the_caption(ds: Dataset, coords: np.ndarray) -> None:
+    linear = pp.colouring(ds, "wide")
+    log = pp.colouring(ds, "wide", log=True)
+    clipped = pp.colouring(ds, "wide", log=True, clip=25)
+    assert np.allclose(log.values, np.log10(ds.table["wide"]))
+    assert (log.lo, log.hi) == (0.0, 4.0)
+    assert clipped.lo == pytest.approx(np.percentile(np.log10(ds.table["wide"]), 25))
+    assert clipped.values.max() == pytest.approx(clipped.hi) and clipped.hi < 4.0
+    assert "linear scale, full range" in linear.caption
+    assert "log10 scale" in log.caption and "25th–75th percentile" in clipped.caption
+    trace = _numeric_trace(pp.map_figure(coords, ds, clipped, title="t", method="umap"))
+    assert trace.marker.cmax == pytest.approx(clipped.hi)
+    assert not np.allclose(trace.marker.color, _numeric_trace(pp.map_figure(coords, ds, log, title="t",
+                                                                            method="umap")).marker.color)
+
+
+def test_missing_and_non_positive_values_are_grey_and_counted(ds: Dataset, coords: np.ndarray) -> None:
+    energy = pp.colouring(ds, "energy")
+    assert energy.uncoloured == 1 and "1 crystal drawn grey" in energy.caption
+    log = pp.colouring(ds, "energy", log=True)  # negative energies have no log
+    assert log.uncoloured == int((~(ds.table["energy"] > 0)).sum())
+    fig = pp.map_figure(coords, ds, log, title="t", method="tsne")
+    assert sum(len(t.x) for t in fig.data) == len(ds)  # every point is drawn
+    assert fig.data[0].marker.color == pp.MISSING
+
+
+def test_categorical_colour_gives_one_trace_per_category(ds: Dataset, coords: np.ndarray) -> None:
+    kind = pp.colouring(ds, "kind")
+    fig = pp.map_figure(coords, ds, kind, title="t", method="umap")
+    names = [t.name for t in fig.data]
+    assert names == kind.categories and len(names) == pp.TOP + 2  # 10 named, "other", "no value"
+    assert names[-2:] == ["other", "no value"]
+    assert sum(len(t.x) for t in fig.data) == len(ds)
+    assert len({t.marker.color for t in fig.data}) == len(fig.data)
+    assert "top 10 of 14" in kind.caption and "1 crystal without a value" in kind.caption
+
+
+def test_hover_names_id_formula_spacegroup_and_value(ds: Dataset, coords: np.ndarray) -> None:
+    fig = pp.map_figure(coords, ds, pp.colouring(ds, "volume"), title="t", method="pca")
+    trace = _numeric_trace(fig)
+    first = list(trace.customdata[0])
+    row = ds.table.iloc[0]
+    assert first[:3] == [row["id"], row["formula"], str(row["spacegroup"])]
+    assert first[3] == f"{row['volume']:.4g}"
+    for i in range(4):
+        assert f"customdata[{i}]" in trace.hovertemplate
+    assert "space group" in trace.hovertemplate and "volume (Å^3)" in trace.hovertemplate
+
+
+def test_panel_caption_states_method_params_seed_version_time_and_scores(ds: Dataset) -> None:
+    X = np.random.default_rng(0).normal(size=(len(ds), 6))
+    proj = project(X, method="pca", seed=3)
+    scores = score_map(X, proj.coords, labels=ds.table["crystal_system"], label="crystal system")
+    text = pp.panel_caption(proj, scores)
+    assert "**PCA**" in text and "seed 3" in text and f"scikit-learn {proj.versions['scikit-learn']}" in text
+    assert f"trustworthiness {scores.trustworthiness:.3f}" in text and "separation by crystal system" in text
+    umap_like = type(proj)(proj.coords, "umap", {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean",
+                                                 "knn": "auto"}, 0, 61.0, {"umap-learn": "0.5.7"}, from_cache=True)
+    text = pp.panel_caption(umap_like, score_map(X, proj.coords))
+    assert "n_neighbors=15, min_dist=0.1 ·" in text and "umap-learn 0.5.7" in text and "read from the store" in text
+    assert "needs a categorical colour" in text
+
+
+def test_coordinates_table_has_one_column_pair_per_map(ds: Dataset, coords: np.ndarray) -> None:
+    table = pp.coordinates_table(ds, {"magpie PCA": coords, "soap PCA": coords * 2})
+    assert list(table.columns) == ["id", "formula", "magpie PCA x", "magpie PCA y", "soap PCA x", "soap PCA y"]
+    assert table["soap PCA y"].tolist() == pytest.approx((coords[:, 1] * 2).tolist())
+
+
+@pytest.mark.parametrize("column", ["volume", "kind"])
+def test_sweep_grid_is_one_png(ds: Dataset, column: str) -> None:
+    X = np.random.default_rng(0).normal(size=(len(ds), 6))
+    result = sweep(X, method="tsne", grid={"perplexity": [2.0, 5.0]}, seeds=[0, 1])
+    png = pp.sweep_grid_png(result, pp.colouring(ds, column), title="t-SNE sweep")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
