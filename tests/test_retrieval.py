@@ -183,3 +183,24 @@ def test_rotated_supercell_upload_returns_its_source_first(proto_dataset, tmp_pa
     assert proto_dataset.ids[target] not in set(own["id"])
     with pytest.raises(StructureError):
         neighbours_of(b"garbage", proto_dataset, "cgcnn-random", filename="bad.cif", store=store)
+
+
+def test_query_property_spread_against_the_dataset():
+    import pandas as pd
+
+    from crystalrep.analysis.retrieval import query_property_spread
+    from crystalrep.datasets import Dataset
+
+    structures = _prototypes()
+    y = [float(i) for i in range(len(structures))]
+    y[2] = float("nan")
+    ds = Dataset.from_structures("spread", [f"p{i}" for i in range(len(structures))], structures,
+                                 properties={"y": y, "family": ["a"] * len(structures)})
+    spread = query_property_spread(ds, [1, 2, 3], query=0).set_index("property")
+    assert list(spread.index) == ["y"]  # categorical columns are left out
+    row = spread.loc["y"]
+    assert row["query"] == 0.0 and row["n"] == 2 and row["neighbour_mean"] == 2.0
+    assert row["neighbour_std"] == pytest.approx(np.std([1.0, 3.0], ddof=1))
+    assert row["dataset_std"] == pytest.approx(pd.Series(y).std())
+    assert row["std_ratio"] == pytest.approx(row["neighbour_std"] / row["dataset_std"])
+    assert np.isnan(query_property_spread(ds, [1, 3]).loc[0, "query"])

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BACKENDS", "METRICS", "KnnIndex", "dataset_index", "neighbour_property_spread",
-    "neighbour_table", "neighbours_of", "neighbours_of_row", "precision_at_k", "read_query", "retrieval_report",
+    "neighbour_table", "neighbours_of", "neighbours_of_row", "precision_at_k", "query_property_spread",
+    "read_query", "retrieval_report",
 ]
 
 METRICS = ("cosine", "euclidean")
@@ -60,7 +61,8 @@ def _faiss_search(X: np.ndarray, metric: str) -> Callable[[np.ndarray, int], tup
                 scores, idx = index.search(Q, k)
             finally:
                 faiss.omp_set_num_threads(threads)
-        dist = 1.0 - scores if metric == "cosine" else np.sqrt(np.maximum(scores, 0.0))
+        # Rounding can push 1 - cos a hair below zero; clip as scikit-learn does, so both backends agree.
+        dist = np.maximum(1.0 - scores, 0.0) if metric == "cosine" else np.sqrt(np.maximum(scores, 0.0))
         return dist, idx
 
     return search
@@ -422,3 +424,36 @@ def neighbours_of_row(row: int, dataset: Dataset, encoder: str | Encoder, *, k: 
         raise ValueError(f"row {row} is outside the dataset (0..{len(dataset) - 1}).")
     distances, indices = dataset_index(dataset, encoder, metric=metric, store=store).query_rows([row], k)
     return neighbour_table(dataset, distances[0], indices[0])
+
+
+def query_property_spread(dataset: Dataset, rows: Sequence[int] | np.ndarray, *, query: int | None = None) -> pd.DataFrame:
+    """How each numeric property varies among one query's neighbours, against the whole dataset.
+
+    Args:
+        dataset: The dataset the neighbours come from.
+        rows: Neighbour row positions (the ``row`` column of :func:`neighbour_table`).
+        query: The query's row when it is a dataset crystal; an upload has no property values.
+
+    Returns:
+        One row per numeric property: ``property``, ``query`` (its value, NaN for an upload),
+        ``neighbour_mean``, ``neighbour_std``, ``dataset_std`` (sample standard deviations,
+        NaN values ignored), ``std_ratio`` = neighbour_std / dataset_std (well below 1 when the
+        neighbours share the property) and ``n`` (neighbours with a value).
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    out = []
+    for name in dataset.property_names("numeric"):
+        column = dataset.table[name].astype(np.float64)
+        values = column.iloc[rows]
+        spread, overall = values.std(), column.std()
+        out.append({
+            "property": name,
+            "query": float(column.iloc[query]) if query is not None else float("nan"),
+            "neighbour_mean": float(values.mean()),
+            "neighbour_std": float(spread),
+            "dataset_std": float(overall),
+            "std_ratio": float(spread / overall) if overall > 0 else float("nan"),
+            "n": int(values.notna().sum()),
+        })
+    columns = ["property", "query", "neighbour_mean", "neighbour_std", "dataset_std", "std_ratio", "n"]
+    return pd.DataFrame(out, columns=columns)

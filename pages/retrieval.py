@@ -1,0 +1,93 @@
+"""Retrieval: a dataset crystal or an uploaded file -> its nearest neighbours in one encoder's full embedding."""
+
+import streamlit as st
+
+from crystalrep import plots_structures
+from crystalrep.analysis.retrieval import METRICS
+from ui import retrieval as rv
+from ui import state
+
+st.title("Retrieval")
+ref, ds = state.require_dataset()
+names = state.current_encoders()
+if not names:
+    st.info("Choose at least one encoder in the sidebar to search its embedding.")
+    st.stop()
+if len(ds) < 3:
+    st.info(f"Retrieval needs at least 3 crystals; dataset '{ds.name}' has {len(ds)}.")
+    st.stop()
+rv.clean_state(names, len(ds))
+st.caption("Exact nearest neighbours in the encoder's full embedding space (never in a 2-D map).")
+
+left, mid, right = st.columns([2, 3, 2])
+name = left.selectbox("Encoder", names, key=rv.ENCODER, help="One of the encoders chosen in the sidebar.")
+k = mid.slider("Neighbours (k)", 1, rv.max_k(len(ds)), min(10, rv.max_k(len(ds))), key=rv.K)
+metric = right.radio("Metric", METRICS, key=rv.METRIC, horizontal=True,
+                     help="cosine: distance = 1 − cos(angle); euclidean: straight-line distance.")
+source = st.radio("Query", [rv.FROM_DATASET, rv.FROM_UPLOAD], key=rv.SOURCE, horizontal=True)
+failed = rv.require(ref, [name], where="retrieval")[1]
+
+table = query_row = upload = None
+if failed:
+    st.error(failed[name].removesuffix(".") + "; choose another encoder above.")
+elif source == rv.FROM_DATASET:
+    labels = rv.labels(ref)
+    query_row = st.selectbox("Crystal (type to search by id, formula or space group)", range(len(ds)),
+                             format_func=labels.__getitem__, key=rv.ROW)
+    table = rv.row_neighbours(ref, name, query_row, k, metric)
+else:
+    upload = st.file_uploader(f"Structure file — {rv.UPLOAD_HELP}", key=rv.UPLOAD)
+    if upload is None:
+        st.info("Upload a crystal to find its nearest neighbours in this dataset.")
+    else:
+        search = rv.upload_neighbours(ref, name, upload.name, upload.getvalue(), k, metric)
+        if search.error:
+            st.error(search.error)
+        table = search.table
+
+if table is not None:
+    query = labels[query_row] if upload is None else upload.name
+    st.subheader(f"{len(table)} nearest to {query}")
+    st.caption(f"{name} embedding, {metric} distance"
+               + (", the query itself excluded." if upload is None else "; distance ≈ 0: the encoder cannot tell that crystal from the query."))
+    st.dataframe(plots_structures.neighbour_display(table), hide_index=True, width="stretch",
+                 column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
+
+    spread = rv.spread(ref, tuple(int(r) for r in table["row"]), query_row)
+    if len(spread):
+        st.markdown("**Neighbour property spread**")
+        st.caption("Standard deviation of each property among these neighbours against the whole dataset's: "
+                   "a ratio well below 1 means the neighbours share the property.")
+        st.dataframe(spread.drop(columns="query") if upload is not None else spread, hide_index=True, width="stretch")
+
+    st.markdown("**Query and nearest neighbours in 3-D**")
+    images = st.toggle("Repeat atoms on cell faces", value=True, key=rv.IMAGES)
+    views = st.columns(1 + min(rv.N_VIEWS, len(table)))
+    with views[0]:
+        if upload is None:
+            st.plotly_chart(rv.row_figure(ref, query_row, images=images, title=f"Query: {ds.ids[query_row]}"),
+                            key="retrieval.view.query")
+        else:
+            st.plotly_chart(rv.upload_figure(upload.name, upload.getvalue(), images=images), key="retrieval.view.query")
+    for col, hit in zip(views[1:], table.itertuples(), strict=False):
+        with col:
+            st.plotly_chart(rv.row_figure(ref, int(hit.row), images=images, title=f"#{hit.rank} {hit.id}"),
+                            key=f"retrieval.view.{hit.rank}")
+            st.caption(f"{hit.formula} · distance {hit.distance:.4f}")
+
+st.subheader(f"Precision@{k} by label, every sidebar encoder")
+prop = state.current_property()
+numeric = prop if prop in ds.property_names("numeric") else None
+st.caption(f"Share of each crystal's {k} nearest neighbours (itself excluded, {metric} distance) with its label, "
+           "averaged over the dataset; the last row is what random neighbours would score. "
+           + (f"Spread ratio: the mean gap in {numeric} to the neighbours over that between random pairs "
+              "(well below 1: neighbours share it)." if numeric else "Pick a numeric sidebar property for its spread ratio."))
+usable, failed = rv.require(ref, names, where="retrieval.all")
+if usable:
+    precision, ratio = rv.comparison(ref, usable, k, metric, numeric)
+    left, right = st.columns([5, 2]) if len(ratio.columns) else (st.container(), None)
+    left.dataframe(precision, width="stretch", column_config={"_index": st.column_config.TextColumn("encoder")})
+    if right is not None:
+        right.dataframe(ratio, width="stretch", column_config={"_index": st.column_config.TextColumn("encoder")})
+for reason in failed.values():
+    st.caption(f":material/warning: {reason}")

@@ -1,0 +1,163 @@
+"""The Retrieval page under AppTest: pick a crystal, upload a file, bad uploads fail with one sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import with_californium
+from pymatgen.core import Lattice, Structure
+from streamlit.testing.v1 import AppTest
+
+from crystalrep.analysis.retrieval import retrieval_report
+from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
+from crystalrep.embed import load_embedding
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGE = "pages/retrieval.py"
+ENCODERS = ["cgcnn-random", "magpie"]
+
+pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(),
+                                reason="data/default is not built (run `crystalrep data build-default`)")
+
+
+@pytest.fixture(autouse=True)
+def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def small() -> Dataset:
+    """48 crystals of the default dataset, saved as 'small' in the temporary CRYSTALREP_HOME."""
+    ds = load_dataset("default").subset(range(0, 1886, 40), name="small")
+    save_dataset(ds)
+    return ds
+
+
+def _page() -> AppTest:
+    from ui import state
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[state.DATASET] = "small"
+    at.session_state[state.ENCODERS] = ENCODERS
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def _neighbours(at: AppTest):
+    return next(df.value for df in at.dataframe if "distance" in df.value.columns)
+
+
+def _upload(at: AppTest, filename: str, data: bytes) -> AppTest:
+    from ui import retrieval as rv
+
+    at.radio(key=rv.SOURCE).set_value(rv.FROM_UPLOAD).run()
+    return at.file_uploader(key=rv.UPLOAD).upload(filename, data, "application/octet-stream").run()
+
+
+def test_picking_a_crystal_lists_k_neighbours_without_itself(small: Dataset) -> None:
+    from ui import retrieval as rv
+
+    at = _page()
+    assert not at.exception, [e.message for e in at.exception]
+    picker = at.selectbox(key=rv.ROW)
+    assert picker.options[0].startswith(f"{small.ids[0]} — {small.table['formula'][0]} — ")
+    picker.set_value(5).run()
+    table = _neighbours(at)
+    assert len(table) == 10 and small.ids[5] not in set(table["id"])
+    assert table["distance"].is_monotonic_increasing and list(table["rank"]) == list(range(1, 11))
+    assert {"space group", "density"} <= set(table.columns)
+    at.slider(key=rv.K).set_value(4).run()
+    assert len(_neighbours(at)) == 4
+    at.radio(key=rv.METRIC).set_value("euclidean").run()
+    assert not at.exception and len(_neighbours(at)) == 4
+
+    spread = next(df.value for df in at.dataframe if "std_ratio" in df.value.columns)
+    assert set(spread["property"]) == set(small.property_names("numeric"))
+    comparison = next(df.value for df in at.dataframe if "chemical system" in df.value.columns)
+    assert list(comparison.index) == [*ENCODERS, "random neighbours (chance)"]
+    X, _ = load_embedding(small, "magpie")
+    report = retrieval_report(X, small.table, k=4, metric="euclidean").set_index("label")
+    assert comparison.loc["magpie", "space group"] == round(report.loc["spacegroup", "precision"], 3)
+    assert comparison.loc["random neighbours (chance)", "prototype"] == round(report.loc["prototype", "chance"], 3)
+    ratio = next(df.value for df in at.dataframe if "spread ratio" in df.value.columns)
+    assert list(ratio.index) == ENCODERS and ratio["spread ratio"].notna().all()  # none invented for chance
+    assert len(at.get("plotly_chart")) == 4  # the query and its first three neighbours in 3-D
+
+
+def _rotated_supercell(structure: Structure) -> Structure:
+    from scipy.spatial.transform import Rotation
+
+    big = structure.copy()
+    big.make_supercell([2, 1, 2])
+    rot = Rotation.from_euler("zyx", [31, 47, 12], degrees=True).as_matrix()
+    return Structure(Lattice(big.lattice.matrix @ rot.T), big.species, big.frac_coords)
+
+
+def test_uploaded_rotated_supercell_finds_its_source_first(small: Dataset) -> None:
+    target = next(i for i in range(len(small)) if 3 <= small.table["nsites"][i] <= 12)
+    query = _rotated_supercell(small.structure(target))
+    at = _upload(_page(), "query.cif", query.to(fmt="cif").encode())
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = _neighbours(at)
+    assert table["id"][0] == small.ids[target]
+    assert table["distance"][0] < 1e-4 < table["distance"][1]
+    assert len(at.get("plotly_chart")) == 4
+
+
+def _partial() -> bytes:
+    s = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    return s.to(fmt="cif").encode()
+
+
+def _nan_lattice() -> bytes:
+    d = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).as_dict()
+    d["lattice"]["matrix"][0][0] = float("nan")
+    return json.dumps(d).encode()
+
+
+def _huge() -> bytes:
+    s = Structure(Lattice.cubic(3.0), ["Fe"], [[0, 0, 0]])
+    s.make_supercell([22, 22, 21])  # 10,164 atoms
+    return s.to(fmt="cif").encode()
+
+
+def test_bad_uploads_show_one_sentence_and_keep_the_dataset(small: Dataset) -> None:
+    at = _page()
+    bad = [("broken.cif", b"data_broken\n_cell_length_a 4.0\n_cell_length_b abc\nloop_\n_atom_site_label\nNa1\n"),
+           ("big.cif", _huge()), ("nan.json", _nan_lattice()), ("alloy.cif", _partial()), ("POSCAR", b"hello\n1.0\n")]
+    for filename, data in bad:
+        at = _upload(at, filename, data)
+        assert not at.exception, f"{filename}: {[e.message for e in at.exception]}"
+        assert len(at.error) == 1, filename
+        message = at.error[0].value
+        assert message.endswith(".") and "\n" not in message and "Traceback" not in message, message
+        assert not any("distance" in df.value.columns for df in at.dataframe)
+    assert "500" in _upload(at, "big.cif", _huge()).error[0].value
+    assert load_dataset("small").fingerprint == small.fingerprint
+    assert at.selectbox(key="crystalrep.dataset").value == "small"
+
+
+def test_an_encoder_that_cannot_embed_the_dataset_is_one_sentence() -> None:
+    from ui import retrieval as rv
+    from ui import state
+
+    with_californium([0, 40, 80, 120, 160], "small")  # Cf: Z = 98, beyond SOAP's species
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[state.DATASET] = "small"
+    at.session_state[state.ENCODERS] = ["magpie", "soap"]
+    at.run()
+    at = at.switch_page(PAGE).run()
+    at.selectbox(key=rv.ENCODER).set_value("soap").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.error) == 1 and "soap cannot embed this dataset" in at.error[0].value
+    comparison = next(df.value for df in at.dataframe if "chemical system" in df.value.columns)
+    assert list(comparison.index) == ["magpie", "random neighbours (chance)"]
+    at.selectbox(key=rv.ENCODER).set_value("magpie").run()
+    assert not at.error and len(_neighbours(at)) == 5

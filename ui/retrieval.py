@@ -1,0 +1,190 @@
+"""Retrieval page glue: widget keys, cached neighbour searches, P@k comparison and 3-D figures.
+
+Every cached function takes the :class:`~ui.cache.DatasetRef` and the embedding's store key
+(dataset fingerprint + encoder fingerprint), so a rebuilt dataset or retrained checkpoint is
+never served stale. The fitted kNN index itself stays in memory inside the library
+(:func:`crystalrep.analysis.retrieval.dataset_index`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from crystalrep import plots_structures
+from crystalrep.analysis import retrieval
+from ui import embeddings
+from ui.cache import DatasetRef, dataset
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    from pymatgen.core import Structure
+
+ENCODER = "retrieval.encoder"
+K = "retrieval.k"
+METRIC = "retrieval.metric"
+SOURCE = "retrieval.source"
+ROW = "retrieval.row"
+UPLOAD = "retrieval.upload"
+IMAGES = "retrieval.images"
+FROM_DATASET, FROM_UPLOAD = "A crystal of this dataset", "An uploaded file"
+MAX_K = 50
+N_VIEWS = 3  # neighbours drawn in 3-D beside the query
+UPLOAD_HELP = "CIF, POSCAR/CONTCAR (.vasp) or pymatgen JSON (.json), optionally gzipped; one ordered crystal."
+
+
+@dataclass(frozen=True)
+class Search:
+    """A neighbour search for the page: the top-k table, or one sentence saying why there is none."""
+
+    table: pd.DataFrame | None = None
+    error: str = ""
+
+
+def sentence(exc: BaseException) -> str:
+    """The first line of an exception's message, ending with a full stop."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def clean_state(names: list[str], n: int) -> None:
+    """Drop remembered widget values that the current encoders or dataset no longer allow."""
+    if st.session_state.get(ENCODER) not in names:
+        st.session_state.pop(ENCODER, None)
+    if not 1 <= st.session_state.get(K, 1) <= max_k(n):
+        st.session_state.pop(K, None)
+    if not 0 <= st.session_state.get(ROW, 0) < n:
+        st.session_state.pop(ROW, None)
+
+
+def max_k(n: int) -> int:
+    """Largest k offered for a dataset of ``n`` crystals (a dataset crystal is not its own neighbour)."""
+    return max(1, min(MAX_K, n - 1))
+
+
+@st.cache_resource(show_spinner=False)
+def _failures() -> dict[str, str]:
+    """Embedding store key -> why that encoder cannot embed that dataset (deterministic, so kept)."""
+    return {}
+
+
+def require(ref: DatasetRef, names: list[str], *, where: str) -> tuple[list[str], dict[str, str]]:
+    """Compute the missing embeddings (:func:`ui.embeddings.require`), tolerating encoders that refuse.
+
+    Returns:
+        The encoders whose embedding is stored, and ``{encoder: one-sentence reason}`` for those
+        that cannot embed this dataset (e.g. SOAP and an element beyond Z = 94).
+    """
+    known = _failures()
+    failed = {n: known[embeddings.key(ref, n)] for n in names if embeddings.key(ref, n) in known}
+    todo = [n for n in names if n not in failed]
+    slot = st.empty()
+    try:
+        with slot.container():
+            if todo:
+                embeddings.require(ref, todo, where=where)
+    except ValueError:  # an encoder refused a crystal: find which, embed the others
+        slot.empty()
+        for n in todo:
+            try:
+                with slot.container():
+                    embeddings.require(ref, [n], where=f"{where}.{n}")
+            except ValueError as exc:
+                slot.empty()
+                failed[n] = known[embeddings.key(ref, n)] = f"{n} cannot embed this dataset ({sentence(exc).rstrip('.')})."
+    return [n for n in names if n not in failed], failed
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def labels(ref: DatasetRef) -> list[str]:
+    """``"id — formula — space group"`` per row, for the crystal picker."""
+    return plots_structures.crystal_labels(dataset(ref).table)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _row_search(ref: DatasetRef, name: str, key: str, row: int, k: int, metric: str) -> pd.DataFrame:
+    return retrieval.neighbours_of_row(row, dataset(ref), embeddings.encoder(name), k=k, metric=metric)
+
+
+def row_neighbours(ref: DatasetRef, name: str, row: int, k: int, metric: str) -> pd.DataFrame:
+    """The ``k`` crystals nearest to dataset row ``row`` (itself excluded) in ``name``'s embedding."""
+    return _row_search(ref, name, embeddings.key(ref, name), row, k, metric)
+
+
+@st.cache_data(max_entries=64, show_spinner="Reading and embedding the uploaded crystal…")
+def _upload_search(ref: DatasetRef, name: str, key: str, filename: str, data: bytes, k: int, metric: str) -> Search:
+    try:
+        table = retrieval.neighbours_of(data, dataset(ref), embeddings.encoder(name), k=k, metric=metric,
+                                        filename=filename)
+    # StructureError (a ValueError) for a bad file; ValueError from an encoder refusing the crystal.
+    except ValueError as exc:
+        return Search(error=sentence(exc))
+    return Search(table=table)
+
+
+def upload_neighbours(ref: DatasetRef, name: str, filename: str, data: bytes, k: int, metric: str) -> Search:
+    """Parse, validate and embed an uploaded crystal, then find its ``k`` nearest dataset crystals."""
+    return _upload_search(ref, name, embeddings.key(ref, name), filename, data, k, metric)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def upload_structure(filename: str, data: bytes) -> Structure:
+    """The uploaded crystal (only called after :func:`upload_neighbours` accepted it)."""
+    return retrieval.read_query(data, filename=filename)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def row_figure(ref: DatasetRef, row: int, *, images: bool, title: str) -> go.Figure:
+    """3-D unit cell of a dataset crystal (:func:`crystalrep.plots_structures.structure_figure`)."""
+    return plots_structures.structure_figure(dataset(ref).structure(row), images=images, title=title)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def upload_figure(filename: str, data: bytes, *, images: bool) -> go.Figure:
+    """3-D unit cell of the uploaded crystal."""
+    return plots_structures.structure_figure(upload_structure(filename, data), images=images,
+                                             title=f"Query: {filename}")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def spread(ref: DatasetRef, rows: tuple[int, ...], query: int | None) -> pd.DataFrame:
+    """Numeric properties among the neighbours (:func:`~crystalrep.analysis.retrieval.query_property_spread`)."""
+    return retrieval.query_property_spread(dataset(ref), list(rows), query=query).round(4)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _report(ref: DatasetRef, name: str, key: str, k: int, metric: str, prop: str | None) -> dict[str, float]:
+    X = embeddings.cached(ref, name)[0]
+    table = dataset(ref).table
+    report = retrieval.retrieval_report(X, table, k=k, metric=metric)
+    out = {plots_structures.LABELS.get(r.label, r.label): r.precision for r in report.itertuples()}
+    out.update({f"chance {plots_structures.LABELS.get(r.label, r.label)}": r.chance for r in report.itertuples()})
+    if prop is not None:
+        y = table[prop].to_numpy(dtype=np.float64)
+        out["spread ratio"] = retrieval.neighbour_property_spread(X, y, k=k, metric=metric)["ratio"]
+    return out
+
+
+def comparison(ref: DatasetRef, names: list[str], k: int, metric: str,
+               prop: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Precision@k per label for each encoder plus a chance row, and each encoder's spread ratio of ``prop``.
+
+    The embeddings must be stored already (:func:`ui.embeddings.require`). Random neighbours have
+    no spread ratio of their own, so the ratios are a separate table (empty without ``prop``).
+    """
+    rows = {}
+    with st.spinner(f"Scoring every crystal's {k} nearest neighbours for {len(names)} encoder(s)…"):
+        for name in names:
+            rows[name] = _report(ref, name, embeddings.key(ref, name), k, metric, prop)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    ratio = frame[["spread ratio"]] if "spread ratio" in frame.columns else frame.iloc[:, :0]
+    frame = frame.drop(columns=ratio.columns)
+    chance = [c for c in frame.columns if c.startswith("chance ")]
+    if chance:  # chance depends on the labels only: one row, not a column per encoder
+        random = frame[chance].iloc[0].rename(lambda c: c.removeprefix("chance "))
+        frame = pd.concat([frame.drop(columns=chance), random.to_frame("random neighbours (chance)").T])
+    return frame.round(3), ratio.round(3)
