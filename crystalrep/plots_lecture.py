@@ -1,0 +1,119 @@
+"""Figures and styled tables of the Lecture page (no Streamlit here; tested directly)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    from pandas.io.formats.style import Styler
+
+__all__ = ["CLIP_PERCENTILES", "invariance_frame", "invariance_styler", "map_pair_figure", "r2_bars"]
+
+CLIP_PERCENTILES = (2.0, 98.0)
+PASS, FAIL = "background-color: #c8e6c9", "background-color: #ffcdd2"
+MISSING = "#c4c4c4"
+
+
+def _ordered(result: dict[str, Any]) -> list[str]:
+    from crystalrep.analysis.diagnostics import TRANSFORMS
+
+    names = list(result["transforms"])
+    return [t for t in TRANSFORMS if t in names] + [t for t in names if t not in TRANSFORMS]
+
+
+def invariance_frame(results: Mapping[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per encoder and one text column per transform: ``"<max> / <median>"`` relative change."""
+    rows = []
+    for name, result in results.items():
+        row: dict[str, Any] = {"encoder": name}
+        for transform in _ordered(result):
+            score = result["transforms"][transform]
+            row[transform] = f"{score['max']:.1e} / {score['median']:.1e}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def invariance_styler(results: Mapping[str, dict[str, Any]]) -> Styler:
+    """:func:`invariance_frame`, green where a should-be-invariant transform's max is below the tolerance, red above.
+
+    Thermal noise (a different crystal) is left uncoloured: it is expected to move the embedding.
+    """
+    frame = invariance_frame(results)
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for i, result in enumerate(results.values()):
+        for transform, score in result["transforms"].items():
+            if score["expected_invariant"]:
+                styles.loc[i, transform] = PASS if score["max"] < result["tolerance"] else FAIL
+    return frame.style.apply(lambda _: styles, axis=None).hide(axis="index")
+
+
+def _clip(values: np.ndarray) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, CLIP_PERCENTILES)
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
+def map_pair_figure(coords: Sequence[np.ndarray], values: np.ndarray, *, titles: Sequence[str], colour_label: str,
+                    hover: Sequence[str]) -> go.Figure:
+    """Two (or more) 2-D maps side by side, coloured by one property on a shared, clipped scale.
+
+    Args:
+        coords: One ``[n, 2]`` array per panel (same rows).
+        values: Colour value per row; NaN rows are drawn grey.
+        titles: Panel titles.
+        colour_label: Colour bar title.
+        hover: Hover text per row.
+
+    Returns:
+        A figure with, per panel, a ``scattergl`` trace of the labelled rows (``marker.color`` =
+        their values, limits at the 2nd–98th percentiles) and one of the unlabelled rows.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    values = np.asarray(values, dtype=np.float64)
+    hover = np.asarray(hover, dtype=object)
+    has = np.isfinite(values)
+    lo, hi = _clip(values)
+    fig = make_subplots(rows=1, cols=len(coords), subplot_titles=list(titles), horizontal_spacing=0.06)
+    for k, xy in enumerate(coords):
+        xy = np.asarray(xy)
+        fig.add_trace(go.Scattergl(
+            x=xy[has, 0], y=xy[has, 1], mode="markers", text=hover[has], hoverinfo="text", showlegend=False,
+            marker={"color": values[has], "coloraxis": "coloraxis", "size": 5},
+        ), row=1, col=k + 1)
+        fig.add_trace(go.Scattergl(
+            x=xy[~has, 0], y=xy[~has, 1], mode="markers", text=hover[~has], hoverinfo="text",
+            name="no value", showlegend=bool(k == 0 and (~has).any()), marker={"color": MISSING, "size": 4},
+        ), row=1, col=k + 1)
+        fig.update_xaxes(showticklabels=False, row=1, col=k + 1)
+        fig.update_yaxes(showticklabels=False, row=1, col=k + 1)
+    fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": lo, "cmax": hi,
+                                 "colorbar": {"title": {"text": colour_label, "side": "right"}}},
+                      height=440, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def r2_bars(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Probe R² (mean ± std over folds) per embedding, from a frame with ``embedding``, ``r2_mean``, ``r2_std``."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar(
+        x=frame["embedding"], y=frame["r2_mean"], error_y={"type": "data", "array": frame["r2_std"]},
+        text=[f"{v:.2f}" for v in frame["r2_mean"]], textposition="inside", insidetextanchor="start",
+        marker_color="#4c78a8",
+        hovertemplate="%{x}: R² %{y:.3f}<extra></extra>",
+    ))
+    fig.add_hline(y=0, line_color="#666", line_width=1)
+    top = float(np.nanmax((frame["r2_mean"] + frame["r2_std"]).to_numpy(dtype=float), initial=0.0))
+    fig.update_layout(title=title, yaxis={"title": "probe R² (grouped split)", "range": [min(-0.1, float(
+        np.nanmin(frame["r2_mean"].to_numpy(dtype=float), initial=0.0)) - 0.1), max(1.05, top + 0.1)]},
+        height=360, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
+    return fig

@@ -1,0 +1,53 @@
+"""Lecture figures and styled tables, checked directly (AppTest cannot see inside plotly charts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crystalrep import plots_lecture
+
+
+def _invariance(name: str, rotation: float) -> dict:
+    transforms = {"rotation": {"max": rotation, "median": rotation / 2, "expected_invariant": True, "passed": rotation < 1e-4},
+                  "thermal": {"max": 0.02, "median": 0.01, "expected_invariant": False, "passed": None}}
+    return {"encoder": name, "n": 20, "seed": 0, "tolerance": 1e-4, "transforms": transforms}
+
+
+def test_invariance_styler_marks_pass_and_fail() -> None:
+    results = {"good": _invariance("good", 1e-7), "bad": _invariance("bad", 3e-2)}
+    frame = plots_lecture.invariance_frame(results)
+    assert list(frame["encoder"]) == ["good", "bad"]
+    assert list(frame.columns) == ["encoder", "rotation", "thermal"]
+    assert list(frame["rotation"]) == ["1.0e-07 / 5.0e-08", "3.0e-02 / 1.5e-02"]
+    styler = plots_lecture.invariance_styler(results)
+    styler._compute()
+    styles = {(r, c): "".join(f"{k}: {v}" for k, v in css) for (r, c), css in styler.ctx.items()}
+    assert styles[0, 1] == plots_lecture.PASS and styles[1, 1] == plots_lecture.FAIL
+    assert (0, 2) not in styles or not styles[0, 2]  # thermal is expected to move: uncoloured
+
+
+def test_map_pair_colours_follow_the_property_and_grey_the_missing() -> None:
+    rng = np.random.default_rng(0)
+    coords = [rng.normal(size=(30, 2)), rng.normal(size=(30, 2))]
+    values = rng.normal(size=30)
+    values[:3] = np.nan
+    hover = [f"c{i}" for i in range(30)]
+    fig = plots_lecture.map_pair_figure(coords, values, titles=["A", "B"], colour_label="E (eV)", hover=hover)
+    labelled = [t for t in fig.data if t.name != "no value"]
+    assert len(labelled) == 2 and len(fig.data) == 4
+    np.testing.assert_allclose(labelled[0].marker.color, values[3:])
+    assert len(fig.data[1].x) == 3 and fig.data[1].marker.color == plots_lecture.MISSING
+    lo, hi = np.percentile(values[3:], plots_lecture.CLIP_PERCENTILES)
+    assert fig.layout.coloraxis.cmin == lo and fig.layout.coloraxis.cmax == hi
+    other = plots_lecture.map_pair_figure(coords, -values, titles=["A", "B"], colour_label="x", hover=hover)
+    assert not np.allclose(other.data[0].marker.color, labelled[0].marker.color)
+    assert [a.text for a in fig.layout.annotations] == ["A", "B"]
+
+
+def test_r2_bars_show_each_embedding_with_its_spread() -> None:
+    frame = pd.DataFrame({"embedding": ["cgcnn-random", "magpie"], "r2_mean": [0.3, -0.4], "r2_std": [0.05, 0.1]})
+    fig = plots_lecture.r2_bars(frame, title="energy")
+    bar = fig.data[0]
+    assert list(bar.x) == ["cgcnn-random", "magpie"] and list(bar.error_y.array) == [0.05, 0.1]
+    assert fig.layout.yaxis.range[0] < -0.4 and fig.layout.yaxis.range[1] >= 1
