@@ -80,7 +80,11 @@ else:
     todo = [r["encoder"] for r in rows if not r["stored"]]
     if todo and st.button(f"Compute {', '.join(todo)}", key="data.embed", type="primary",
                           help="Embeds every crystal with each missing encoder (cached in the store)."):
-        embeddings.compute(ref, todo)
-        st.rerun()
+        try:
+            embeddings.compute(ref, todo)
+        except ValueError as exc:  # e.g. an element beyond an encoder's range; the others are stored
+            st.error(state.sentence(exc))
+        else:
+            st.rerun()
 
 import_section(expanded=False)

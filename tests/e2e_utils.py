@@ -67,3 +67,18 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def stop_background_tasks(home: Path) -> None:
+    """End the UMAP/t-SNE processes the pages started under ``home`` (they outlive the server)."""
+    from crystalrep import background
+
+    previous = os.environ.get("CRYSTALREP_HOME")
+    os.environ["CRYSTALREP_HOME"] = str(home)
+    try:
+        background.stop_all()
+    finally:
+        if previous is None:
+            os.environ.pop("CRYSTALREP_HOME", None)
+        else:
+            os.environ["CRYSTALREP_HOME"] = previous

@@ -31,6 +31,11 @@ def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))
     st.cache_data.clear()
     st.cache_resource.clear()
+    # UMAP/t-SNE run as detached CLI processes; here only record that a page asked for one.
+    monkeypatch.setattr("crystalrep.background.start", lambda argv, *, key: STARTED.append((key, list(argv))))
+
+
+STARTED: list[tuple[str, list[str]]] = []
 
 
 @pytest.fixture
@@ -206,6 +211,8 @@ def test_every_page_runs_on_the_default_dataset() -> None:
     for path, title in _page_specs():
         at.switch_page(path).run()
         assert not at.exception, f"page {title} raised on the default dataset: {[e.message for e in at.exception]}"
+        assert not at.error, f"page {title} shows an error on the default dataset: {[e.value for e in at.error]}"
+    at.switch_page("pages/data.py").run()
     assert len(at.dataframe[0].value) > 100
 
 

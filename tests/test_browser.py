@@ -19,6 +19,7 @@ from e2e_utils import (
     chromium_path,
     free_port,
     start_server,
+    stop_background_tasks,
     stop_server,
     wait_healthy,
 )
@@ -93,6 +94,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_structures: list[Struc
         pytest.fail(f"{exc} Server log:\n{log_path.read_text(errors='replace')[-3000:]}")
     finally:
         stop_server(proc)
+        stop_background_tasks(home)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,7 @@ def test_data_page_draws_the_dataset(page: Any, server: str) -> None:
     assert "tiny" in page.locator("[data-testid='stMain'] h1").first.inner_text()
     page.wait_for_selector("[data-testid='stPlotlyChart'] .main-svg")
     assert page.locator("[data-testid='stPlotlyChart']").count() == 2
-    assert page.locator("[data-testid='stDataFrame']").count() == 1
+    assert page.locator("[data-testid='stDataFrame']").count() == 2  # structures + embeddings
 
 
 def _import(page: Any, filename: str, data: bytes, name: str) -> None:

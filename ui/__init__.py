@@ -36,6 +36,13 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/data.py", "Data", ":material/database:", "dataset"),
+    PageSpec("pages/projections.py", "Projections", ":material/scatter_plot:", "maps"),
+    PageSpec("pages/probes.py", "Probes", ":material/query_stats:", "probe"),
+    PageSpec("pages/retrieval.py", "Retrieval", ":material/travel_explore:", "neighbours"),
+    PageSpec("pages/clusters.py", "Clusters", ":material/bubble_chart:", "clustering"),
+    PageSpec("pages/pretraining.py", "Pretraining", ":material/model_training:", "pretrain"),
+    PageSpec("pages/checklist.py", "Checklist", ":material/checklist:", "reproducibility"),
+    PageSpec("pages/lecture.py", "Lecture", ":material/school:", "teach"),
 )
 
 __all__ = ["PAGES", "PageSpec"]

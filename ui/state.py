@@ -138,7 +138,8 @@ def default_import_name(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:64] or "upload"
 
 
-def _sentence(exc: BaseException) -> str:
+def sentence(exc: BaseException) -> str:
+    """The first line of an error as one sentence, for st.error."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
     return text if text.endswith((".", "!", "?")) else text + "."
 
@@ -153,7 +154,7 @@ def run_import(filename: str, data: bytes, *, name: str,
         save_imported(report.dataset)
     # DatasetError and StructureError are ValueErrors; OSError covers a full or read-only disk.
     except (ValueError, OSError) as exc:
-        return ImportOutcome(name=name, error=_sentence(exc))
+        return ImportOutcome(name=name, error=sentence(exc))
     rejected = [{"row": str(r.row), "reason": str(r.reason)} for r in report.rejected]
     return ImportOutcome(name=report.dataset.name, n_structures=len(report.dataset), fmt=str(report.format),
                          rejected=rejected)
