@@ -20,8 +20,8 @@ st.header("1 · Same crystal, same vector?")
 st.markdown(
     "A crystal has no preferred orientation, origin, atom order or cell. Rotating it, shifting the origin, "
     "relabelling the atoms or writing it as a 2×2×2 supercell changes the file, not the crystal, so a sound "
-    "embedding must not move: the relative change $\\lVert z(Tx) - z(x) \\rVert / \\lVert z(x) \\rVert$ should "
-    "stay below $10^{-4}$ (float32 rounding). A 0.05 Å thermal rattle *is* a different crystal: an encoder "
+    "embedding must not move: the relative change ‖z(Tx) − z(x)‖ / ‖z(x)‖ should "
+    "stay below 10⁻⁴ (float32 rounding). A 0.05 Å thermal rattle *is* a different crystal: an encoder "
     "that does not move at all is blind "
     "to atomic positions.")
 if lc.ran(1, "Run the invariance checks"):
@@ -48,11 +48,11 @@ if lc.ran(3, "Run the probes"):
 st.header("4 · Latent arithmetic and interpolation")
 st.markdown(
     "Word embeddings made *king − man + woman ≈ queen* famous. For crystals: does "
-    "$z(\\mathrm{BaTiO_3}) - z(\\mathrm{Ba}X) + z(\\mathrm{Sr}X)$ land on $z(\\mathrm{SrTiO_3})$? Below, every "
+    "z(BaTiO₃) − z(BaX) + z(SrX) land on z(SrTiO₃)? Below, every "
     "such square the dataset holds — four crystals of one structure type whose "
     "sites differ by two substitutions — is scored on each encoder's standardised embedding (z-scores per "
     "dimension): the residual "
-    "$\\lVert z_a - z_b + z_c - z_d \\rVert / \\lVert z_d \\rVert$ and the rank of the answer d among all other "
+    "‖z(a) − z(b) + z(c) − z(d)‖ / ‖z(d)‖ and the rank of the answer d among all other "
     "crystals. The arithmetic adds something only when its residual beats simply answering a or c.")
 if lc.ran(4, "Run the analogies"):
     sections.analogies(ref, ds, names)

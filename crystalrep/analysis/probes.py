@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_ALPHAS", "ProbeResult", "compare", "learning_curve", "probe"]
 
 DEFAULT_ALPHAS = np.logspace(-3, 3, 13)
-CACHE_VERSION = 2  # 2: near-constant training columns dropped per fold
+CACHE_VERSION = 3  # 2: near-constant training columns dropped per fold; 3: test rows clipped
 # Training-fold variance below this is float noise (a column constant up to rounding); standardising
 # it would blow a test row up by ~1e7 and the ridge with it (seen: Magpie on perov_5, R² −5e5).
 MIN_VARIANCE = 1e-10
@@ -75,6 +75,9 @@ def probe(
 ) -> ProbeResult:
     """Fit StandardScaler + RidgeCV on each training fold and score it on the test fold.
 
+    Columns that are constant (up to float noise) in a training fold are dropped, and test rows
+    are clipped to the training fold's range per column, so the linear head never extrapolates.
+
     Args:
         X: Embeddings, shape ``(n, d)``; must be finite.
         y: Targets, shape ``(n,)``; NaN targets are dropped from train and test.
@@ -111,8 +114,11 @@ def probe(
         keep = X[train].var(axis=0) > MIN_VARIANCE
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.asarray(alphas, dtype=float)))
         if keep.any():
-            model.fit(X[train][:, keep], y[train])
-            pred = model.predict(X[test][:, keep])
+            Xtr = X[train][:, keep]
+            model.fit(Xtr, y[train])
+            # Clip test rows to the training range per column: a linear head must not extrapolate
+            # along a direction it saw almost no spread in (Magpie, FeCo held out of MP-20: z = 3e4).
+            pred = model.predict(np.clip(X[test][:, keep], Xtr.min(axis=0), Xtr.max(axis=0)))
             chosen.append(float(model[-1].alpha_))
         else:  # a constant embedding carries no information: predict the training mean
             pred = np.full(len(test), y[train].mean())
