@@ -240,15 +240,3 @@ def test_float_noise_column_does_not_blow_up_the_probe():
     result = probe(np.column_stack([X, noise]), y, [(np.arange(160), np.arange(160, 200))])
     assert result.r2_mean > 0.95
 
-
-def test_a_held_out_outlier_column_is_clipped_to_the_training_range():
-    # Magpie on MP-20, FeCo held out: a column with one non-zero training value reached z = 3e4 and
-    # R² = -22 on that fold. Clipping test rows to the training range keeps the head linear inside it.
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(200, 4))
-    y = X @ np.array([1.0, 1.0, -1.0, 0.5]) + 0.1 * rng.normal(size=200)
-    rare = np.zeros(200)
-    rare[0] = 1e-3  # the only training spread
-    rare[190:] = 50.0  # test rows far outside it
-    result = probe(np.column_stack([X, rare]), y, [(np.arange(160), np.arange(160, 200))])
-    assert result.r2_mean > 0.9
