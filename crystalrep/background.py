@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from crystalrep import procs
 from crystalrep.jobs import read_json
 from crystalrep.store import atomic_write_json, crystalrep_home
 
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 STARTING_GRACE_S = 30.0  # spec written, pid not yet: the spawning process may be slow to return
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
 _FILES = ("pid.json", "exit.json", "stdout.txt", "log.txt")
-_children: dict[int, subprocess.Popen[bytes]] = {}  # our own children, polled so they get reaped
 
 
 @dataclass(frozen=True)
@@ -70,32 +70,8 @@ def task_dir(key: str) -> Path:
     return crystalrep_home() / "background" / key
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _alive(pid: int | None, ticks: int | None) -> bool:
-    if not pid:
-        return False
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust kill(0)
-    return status not in ("Z", "X") and (ticks is None or _start_ticks(pid) in (None, ticks))
+_start_ticks = procs.start_ticks
+_alive = procs.alive
 
 
 def _last_line(path: Path) -> str:
@@ -167,7 +143,7 @@ def start(argv: Sequence[str], *, key: str) -> None:
             proc = subprocess.Popen([sys.executable, "-m", "crystalrep.background", str(folder)],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=folder, env=env,
                                     start_new_session=True)
-        _children[proc.pid] = proc
+        procs.adopt(proc)
         atomic_write_json(folder / "pid.json", {"pid": proc.pid, "ticks": _start_ticks(proc.pid)})
     log.info("task %s started as pid %d: crystalrep %s", key, proc.pid, " ".join(argv))
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crystalrep import procs
 from crystalrep.store import atomic_write_json, crystalrep_home
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ QUEUED_GRACE_S = 120.0  # a cold interpreter importing torch on a busy machine c
 DIED = "process died without saying so"
 CANCEL_MARKER = "cancel-requested"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-_children: dict[int, subprocess.Popen[bytes]] = {}  # our own children, so they get reaped
 
 
 class JobCancelled(BaseException):
@@ -117,7 +117,7 @@ def _spawn(job_id: str, *, resume: bool) -> int:
     with open(folder / "log.txt", "ab") as logfile:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                                 cwd=folder, env=env, start_new_session=True)
-    _children[proc.pid] = proc
+    procs.adopt(proc)
     status = read_json(folder / "status.json")
     if status.get("state") == "queued" and not status.get("pid"):
         atomic_write_json(folder / "status.json", {**status, "pid": proc.pid})
@@ -140,35 +140,8 @@ def start_job(spec: dict[str, Any]) -> str:
     return job_id
 
 
-def _proc_start(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, start: int | None = None) -> bool:
-    """Whether ``pid`` is a live (not zombie) process, started at ``start`` when given."""
-    if not pid:
-        return False
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust kill(0)
-    if state in ("Z", "X"):
-        return False
-    return start is None or _proc_start(pid) in (None, start)
+_proc_start = procs.start_ticks
+pid_alive = procs.alive
 
 
 def job_status(job_id: str) -> dict[str, Any]:

@@ -23,21 +23,6 @@ HAS_DEFAULT = (default_dataset_dir() / "meta.json").is_file()
 BROKEN_CIF = b"data_broken\n_cell_length_a 4.0\n_cell_length_b abc\nloop_\n_atom_site_label\nNa1\n"
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``ui`` importable as under ``streamlit run`` and start each test with empty st caches."""
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    # UMAP/t-SNE run as detached CLI processes; here only record that a page asked for one.
-    monkeypatch.setattr("crystalrep.background.start", lambda argv, *, key: STARTED.append((key, list(argv))))
-
-
-STARTED: list[tuple[str, list[str]]] = []
-
-
 @pytest.fixture
 def tiny(tiny_structures: list[Structure]) -> Dataset:
     """A five-crystal dataset with two numeric properties, saved into the temporary CRYSTALREP_HOME."""

@@ -15,15 +15,6 @@ PAGE = "pages/checklist.py"
 ENCODERS = ["magpie", "cgcnn-random"]
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def small() -> Dataset:
     ds = load_dataset("default").subset(range(0, 1886, 40), name="small")

@@ -21,14 +21,8 @@ ENCODERS = ["magpie", "cgcnn-random"]
 
 
 @pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
+def _quick_invariance(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ui.lecture.INVARIANCE_N", 4)  # the page runs in this process: keep section 1 quick
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
 
 @pytest.fixture
 def subset() -> str:

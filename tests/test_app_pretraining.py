@@ -19,15 +19,6 @@ APP = str(ROOT / "app.py")
 PAGE = "pages/pretraining.py"
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def tiny(tiny_structures: list[Structure]) -> Dataset:
     ds = Dataset.from_structures("tiny", [f"t{i}" for i in range(len(tiny_structures))], tiny_structures,

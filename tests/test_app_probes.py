@@ -24,15 +24,6 @@ ENCODERS = ["magpie", "cgcnn-random"]
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="data/default is not built")
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def small() -> Dataset:
     """80 crystals of the default dataset plus a Cf crystal (Z = 98, which SOAP refuses)."""

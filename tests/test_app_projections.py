@@ -22,15 +22,6 @@ PAGE = "pages/projections.py"
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="no default dataset")
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def starts(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     calls: list[list[str]] = []

@@ -23,15 +23,6 @@ pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_fil
                                 reason="data/default is not built (run `crystalrep data build-default`)")
 
 
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def small() -> Dataset:
     """48 crystals of the default dataset, saved as 'small' in the temporary CRYSTALREP_HOME."""
