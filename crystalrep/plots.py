@@ -127,7 +127,7 @@ def property_histogram(dataset: Dataset, prop: str, *, bins: int = 40) -> go.Fig
     if info.kind == "numeric":
         values = pd.to_numeric(column, errors="coerce").dropna()
         trace = go.Histogram(x=values.to_numpy(), nbinsx=bins, marker={"color": "#3b6ea8"}, name=prop)
-        title = f"{prop}: {len(values):,} of {plural(len(column), 'structure')} have a value"
+        title = f"{prop}<br><sup>{len(values):,} of {plural(len(column), 'structure')} have a value</sup>"
         y_title = "structures"
     else:
         counts = column.dropna().astype(str).value_counts()
