@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,29 @@ def render(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def old_sections() -> dict[str, str]:
+    """The sections of the current BENCHMARKS.md by module name (``## name`` up to the next one)."""
+    if not REPORT.is_file():
+        return {}
+    parts = re.split(r"^## ", REPORT.read_text(), flags=re.M)[1:]
+    return {part.split(maxsplit=1)[0]: "## " + part.rstrip() + "\n" for part in parts}
+
+
+def report(names: list[str]) -> str:
+    """BENCHMARKS.md: modules with results in ``out/`` are rendered afresh; the others keep their
+    section from the current file (``out/`` is not committed, so a fresh clone keeps what was measured)."""
+    old = old_sections()
+    head, *_ = render([]).split("\n## ")
+    sections = []
+    for name in names:
+        path = OUT / f"{name}.json"
+        if path.is_file():
+            sections.append(render([json.loads(path.read_text())]).split("\n## ", 1)[1].join(["## ", ""]))
+        elif name in old:
+            sections.append(old[name])
+    return head.rstrip() + "\n\n" + "\n".join(s.rstrip() + "\n" for s in sections)
+
+
 def main(argv: list[str] | None = None) -> int:
     names = available()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
@@ -105,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_one(name, args.quick)
         atomic_write_json(OUT / f"{name}.json", res)
         print(render([res]), file=sys.stderr, flush=True)
-    kept = [json.loads((OUT / f"{n}.json").read_text()) for n in names if (OUT / f"{n}.json").is_file()]
-    atomic_write_text(REPORT, render(kept))
+    atomic_write_text(REPORT, report(names))
     print(f"wrote {REPORT}", file=sys.stderr)
     return 0
 
