@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from abc import abstractmethod
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
 from typing import TYPE_CHECKING, Any
@@ -31,8 +32,9 @@ def _structure_arrays(structure: Structure) -> Arrays:
 class _ArrayEncoder(Encoder):
     """Encoders that work on (lattice, numbers, frac) arrays; datasets skip pymatgen objects."""
 
+    @abstractmethod
     def _embed_arrays(self, get: Any, n: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        raise NotImplementedError
+        """Embed rows ``get(0) .. get(n - 1)``, each ``(lattice, numbers, frac_coords)``."""
 
     def embed_structures(
         self,
