@@ -2,6 +2,6 @@
 
 import sys
 
-from crystalrep.cli import main
+from crystalrep.cli.main import main
 
 sys.exit(main())

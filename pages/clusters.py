@@ -4,7 +4,8 @@ import math
 
 import streamlit as st
 
-from crystalrep import plots, plots_clusters
+from crystalrep.plots import clusters as plots_clusters
+from crystalrep.plots import data as plots
 from ui import clusters, embeddings, state, usable_embeddings
 
 st.title("Clusters")

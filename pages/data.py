@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from crystalrep import plots
+from crystalrep.plots import data as plots
 from ui import cache, embeddings, state
 
 UPLOAD_HELP = "CIF, POSCAR, extxyz, a CSV with a `cif` column, or a zip of CIF files."

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from crystalrep.jobs import ACTIVE
+from crystalrep.jobs.pretraining import ACTIVE
 from crystalrep.pretrain import TASK_NAMES
 from ui import pretraining as pt
 from ui import state

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from crystalrep import plots_probes
-from crystalrep.analysis import verdicts
-from crystalrep.plots_probes import SPLIT_NAMES
+from crystalrep.lecture import verdicts
+from crystalrep.plots import probes as plots_probes
+from crystalrep.plots.probes import SPLIT_NAMES
 from ui import probes, state, usable_embeddings
 
 st.title("Probes")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from crystalrep import background
-from crystalrep import plots_projections as pp
+from crystalrep.jobs import background
+from crystalrep.plots import projections as pp
 from ui import embeddings, state, usable_embeddings
 from ui import projections as maps
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from crystalrep import plots_structures
 from crystalrep.analysis.retrieval import METRICS
+from crystalrep.plots import structures as plots_structures
 from ui import retrieval as rv
 from ui import state
 

@@ -82,4 +82,4 @@ def _streamlit_app_env(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     monkeypatch.syspath_prepend(str(ROOT))
     st.cache_data.clear()
     st.cache_resource.clear()
-    monkeypatch.setattr("crystalrep.background.start", lambda argv, *, key: None)
+    monkeypatch.setattr("crystalrep.jobs.background.start", lambda argv, *, key: None)

@@ -71,8 +71,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 def stop_background_tasks(home: Path) -> None:
     """End the UMAP/t-SNE processes the pages started under ``home`` (they outlive the server)."""
-    from crystalrep import background
-
+    from crystalrep.jobs import background
     previous = os.environ.get("CRYSTALREP_HOME")
     os.environ["CRYSTALREP_HOME"] = str(home)
     try:

@@ -128,7 +128,7 @@ def test_broken_cif_upload_shows_one_error_not_an_exception(tiny: Dataset) -> No
 
 
 def test_valid_cif_upload_imports_and_selects_the_new_dataset(tiny: Dataset, tiny_structures: list[Structure]) -> None:
-    pytest.importorskip("crystalrep.importers", reason="crystalrep.importers has not landed yet")
+    pytest.importorskip("crystalrep.importers.api", reason="crystalrep.importers.api has not landed yet")
     from pymatgen.io.cif import CifWriter
 
     cif = str(CifWriter(tiny_structures[3])).encode()
@@ -141,7 +141,7 @@ def test_valid_cif_upload_imports_and_selects_the_new_dataset(tiny: Dataset, tin
 
 
 def test_zip_upload_lists_rejected_files_with_reasons(tiny: Dataset, tiny_structures: list[Structure]) -> None:
-    pytest.importorskip("crystalrep.importers", reason="crystalrep.importers has not landed yet")
+    pytest.importorskip("crystalrep.importers.api", reason="crystalrep.importers.api has not landed yet")
     from pymatgen.io.cif import CifWriter
 
     buf = io.BytesIO()
@@ -158,7 +158,7 @@ def test_zip_upload_lists_rejected_files_with_reasons(tiny: Dataset, tiny_struct
 
 
 def test_import_of_an_existing_name_is_refused(tiny: Dataset, tiny_structures: list[Structure]) -> None:
-    pytest.importorskip("crystalrep.importers", reason="crystalrep.importers has not landed yet")
+    pytest.importorskip("crystalrep.importers.api", reason="crystalrep.importers.api has not landed yet")
     from pymatgen.io.cif import CifWriter
 
     buf = io.StringIO(str(CifWriter(tiny_structures[0])))
@@ -172,7 +172,7 @@ def test_import_of_an_existing_name_is_refused(tiny: Dataset, tiny_structures: l
     ("POSCAR", b"hello\n1.0\n"), ("x.xyz", b"3\n\nFe 0 0 0\n"), ("x.json", b"{not json"), ("x.tar.gz", b"\x1f\x8b\x08"),
 ])
 def test_bad_uploads_become_one_sentence(filename: str, data: bytes) -> None:
-    pytest.importorskip("crystalrep.importers", reason="crystalrep.importers has not landed yet")
+    pytest.importorskip("crystalrep.importers.api", reason="crystalrep.importers.api has not landed yet")
     from ui.state import run_import
 
     outcome = run_import(filename, data, name="bad")

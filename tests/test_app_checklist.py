@@ -56,7 +56,7 @@ def test_empty_store_shows_five_red_items_with_next_steps(small: Dataset) -> Non
 def test_evidence_turns_items_green(small: Dataset) -> None:
     from crystalrep.analysis.probes import compare
     from crystalrep.analysis.projections import project_cached
-    from crystalrep.checklist import record_view
+    from crystalrep.checklist.build import record_view
     from crystalrep.embed import embed_dataset
 
     keys = {}

@@ -11,7 +11,8 @@ from pymatgen.core import Structure
 from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, save_dataset
-from crystalrep.jobs import DIED, create_job, jobs_home, read_json
+from crystalrep.jobs.pretraining import DIED, create_job
+from crystalrep.runs import jobs_home, read_json
 from crystalrep.store import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_submitting_the_form_starts_a_job_with_the_spec(tiny: Dataset, monkeypat
         calls.append(spec)
         return "masking-fake"
 
-    monkeypatch.setattr("crystalrep.jobs.start_job", fake_start)
+    monkeypatch.setattr("crystalrep.jobs.pretraining.start_job", fake_start)
     at = _page()
     at.selectbox(key="pretrain.task").select("masking")
     at.number_input(key="pretrain.epochs").set_value(3)
@@ -75,7 +76,7 @@ def test_a_refused_job_is_one_sentence(tiny: Dataset, monkeypatch: pytest.Monkey
     def refuse(spec: dict[str, Any]) -> str:
         raise ValueError("batch_size must be an integer >= 2, got 1")
 
-    monkeypatch.setattr("crystalrep.jobs.start_job", refuse)
+    monkeypatch.setattr("crystalrep.jobs.pretraining.start_job", refuse)
     at = _page()
     at.button(key="pretrain.start").click().run()
     assert not at.exception
@@ -83,7 +84,7 @@ def test_a_refused_job_is_one_sentence(tiny: Dataset, monkeypatch: pytest.Monkey
 
 
 def test_a_finished_job_shows_its_loss_curve_and_becomes_an_encoder(tiny: Dataset) -> None:
-    from crystalrep.pretrain.cli import run_job
+    from crystalrep.cli.pretrain import run_job
 
     job_id = create_job({"dataset": "tiny", "task": "masking", "epochs": 2, "batch_size": 4, "threads": 1})
     run_job(jobs_home() / job_id)
@@ -108,7 +109,7 @@ def test_a_job_whose_process_died_is_failed_and_resumable(tiny: Dataset, monkeyp
     atomic_write_json(jobs_home() / job_id / "status.json",
                       {**status, "state": "running", "pid": 2**22 + 12345, "heartbeat": time.time() - 3600})
     resumed: list[str] = []
-    monkeypatch.setattr("crystalrep.jobs.resume_job", lambda jid: resumed.append(jid) or {})
+    monkeypatch.setattr("crystalrep.jobs.pretraining.resume_job", lambda jid: resumed.append(jid) or {})
     at = _page()
     assert not at.exception
     assert at.dataframe[0].value["state"].tolist() == ["failed"]

@@ -55,7 +55,7 @@ def _text(at: AppTest) -> str:
 
 def test_cards_show_the_library_scores_on_the_same_folds(small: Dataset) -> None:
     from crystalrep.analysis.probes import compare
-    from crystalrep.plots_probes import pm
+    from crystalrep.plots.probes import pm
 
     at = _probes("small", ENCODERS, "density")
     assert not at.exception, [e.message for e in at.exception]
@@ -124,8 +124,7 @@ def test_five_crystals_cannot_be_probed_with_five_folds(tiny_structures: list[St
 def test_badge_appears_when_the_verdict_flags(small: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
     from functools import partial
 
-    from crystalrep.analysis import verdicts
-
+    from crystalrep.lecture import verdicts
     at = _probes("small", ["magpie"], "density")
     assert "pretty map, dead probe" not in _text(at)  # magpie reads density well (R² > 0.2)
     # A planted verdict that calls every map separated and every probe dead:

@@ -12,9 +12,9 @@ import pytest
 from pymatgen.core import Structure
 from streamlit.testing.v1 import AppTest
 
-from crystalrep import background
-from crystalrep.cli import main
+from crystalrep.cli.main import main
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
+from crystalrep.jobs import background
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from crystalrep import background
-from crystalrep.background import output, start, state, task_dir
+from crystalrep.jobs import background
+from crystalrep.jobs.background import output, start, state, task_dir
 from crystalrep.store import atomic_write_json
 
 WAIT_S = 60.0  # a cold interpreter on a busy 2-core machine
@@ -105,7 +105,7 @@ def test_stop_all_ends_a_running_task():
     import subprocess
     import time
 
-    from crystalrep import background
+    from crystalrep.jobs import background
     from crystalrep.store import atomic_write_json
 
     folder = background.task_dir("sleeper")

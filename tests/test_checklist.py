@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from crystalrep.checklist import VIEWS_KIND, Checklist, build_checklist, record_view
-from crystalrep.checklist_items import corpus_of
+from crystalrep.checklist.build import VIEWS_KIND, Checklist, build_checklist, record_view
+from crystalrep.checklist.items import corpus_of
 from crystalrep.datasets import Dataset, load_dataset
 from crystalrep.store import Store
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep.cli import _progress, main
+from crystalrep.cli.main import main
+from crystalrep.cli.output import progress as _progress
 from crystalrep.datasets import Dataset, DatasetError, PropertyInfo, save_dataset
 
 SUBSTITUTIONS = (  # three chemistries per tiny prototype: 15 chemical systems for grouped folds

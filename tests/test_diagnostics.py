@@ -8,20 +8,11 @@ import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep.analysis.diagnostics import (
-    TRANSFORMS,
-    invariance,
-    invariance_for_dataset,
-    permute,
-    random_rotation,
-    rotate,
-    shift_origin,
-    supercell,
-    thermal,
-)
+from crystalrep.analysis.diagnostics import TRANSFORMS, invariance, invariance_for_dataset
 from crystalrep.datasets import Dataset
 from crystalrep.encoders import get_encoder
 from crystalrep.encoders.base import Encoder
+from crystalrep.transforms import random_rotation_matrix
 
 
 def _sorted_distances(s: Structure) -> np.ndarray:
@@ -29,7 +20,7 @@ def _sorted_distances(s: Structure) -> np.ndarray:
 
 
 def test_random_rotation_is_proper() -> None:
-    rot = random_rotation(np.random.default_rng(0))
+    rot = random_rotation_matrix(np.random.default_rng(0))
     np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
     assert np.linalg.det(rot) == pytest.approx(1.0)
 
@@ -37,16 +28,18 @@ def test_random_rotation_is_proper() -> None:
 def test_transforms_keep_the_crystal(tiny_structures: list[Structure]) -> None:
     rng = np.random.default_rng(0)
     s = tiny_structures[4]
-    for fn in (rotate, shift_origin, permute):
-        t = fn(s, rng)
+    rotate, supercell, thermal = (TRANSFORMS[k][0] for k in ("rotation", "supercell", "thermal"))
+    for name in ("rotation", "translation", "permutation"):
+        t = TRANSFORMS[name][0](s, seed=rng)
         assert t.composition == s.composition and t.volume == pytest.approx(s.volume)
         np.testing.assert_allclose(_sorted_distances(t), _sorted_distances(s), atol=1e-9)
-    rotated = rotate(s, rng)
+    rotated = rotate(s, seed=rng)
     assert not np.allclose(rotated.lattice.matrix, s.lattice.matrix)
-    big = supercell(s, rng)
+    big = supercell(s, seed=rng)
     assert len(big) == 8 * len(s) and big.volume == pytest.approx(8 * s.volume)
-    rattled = thermal(s, rng)
-    moved = np.linalg.norm(rattled.cart_coords - s.cart_coords, axis=1)
+    rattled = thermal(s, seed=rng)
+    step = rattled.frac_coords - s.frac_coords
+    moved = np.linalg.norm((step - np.round(step)) @ s.lattice.matrix, axis=1)  # minimum image
     assert 0 < moved.mean() < 0.2
 
 

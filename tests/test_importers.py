@@ -1,4 +1,4 @@
-"""crystalrep.importers: every format on tiny synthetic files, uploads, atomic saving."""
+"""crystalrep.importers.api: every format on tiny synthetic files, uploads, atomic saving."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from crystalrep import importers
 from crystalrep.datasets import DatasetError, dataset_dir, datasets_home, load_dataset
-from crystalrep.importers import import_and_save, import_path, import_upload, save_imported
-from crystalrep.importers_parse import parse_all
+from crystalrep.importers import api as importers
+from crystalrep.importers.api import import_and_save, import_path, import_upload, save_imported
+from crystalrep.importers.parse import parse_all
 
 DISORDERED = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
 

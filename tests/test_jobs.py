@@ -15,17 +15,14 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from crystalrep.datasets import Dataset, DatasetError, save_dataset
-from crystalrep.jobs import (
+from crystalrep.jobs.pretraining import (
     CANCEL_MARKER,
     DIED,
     JobRecorder,
     _proc_start,
     cancel_job,
-    checkpoint_files,
     create_job,
-    job_checkpoint,
     job_status,
-    jobs_home,
     list_jobs,
     pid_alive,
     read_json,
@@ -33,6 +30,7 @@ from crystalrep.jobs import (
     spec_to_argv,
     start_job,
 )
+from crystalrep.runs import checkpoint_files, job_checkpoint, jobs_home
 from crystalrep.store import atomic_write_json
 
 PEROV = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
@@ -80,26 +78,11 @@ def metric_epochs(folder: Path) -> list[int]:
 
 
 @pytest.fixture
-def cli_main(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """``crystalrep.cli.main`` with our commands registered (until the lead wires them in)."""
-    from crystalrep import cli
-    from crystalrep.pretrain.cli import add_commands
+def cli_main() -> Callable[[list[str]], int]:
+    """The CLI entry point, called in-process."""
+    from crystalrep.cli.main import main
 
-    original = cli.build_parser
-
-    def build() -> argparse.ArgumentParser:
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "pretrain" not in sub.choices:
-            common = argparse.ArgumentParser(add_help=False)
-            common.add_argument("--json", action="store_true")
-            common.add_argument("--quiet", action="store_true")
-            common.add_argument("-v", "--verbose", action="store_true")
-            add_commands(sub, common)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
-    return cli.main
+    return main
 
 
 def test_two_jobs_kill_resume_and_cancel(saved):
@@ -235,8 +218,8 @@ def test_cli_foreground_run_and_job_commands(saved, cli_main, capsys):
 
 
 def test_spec_argv_round_trips_through_the_parser(saved):
-    from crystalrep.jobs import normalize_spec
-    from crystalrep.pretrain.cli import OPTIONS, add_commands
+    from crystalrep.cli.pretrain import OPTIONS, add_commands
+    from crystalrep.jobs.pretraining import normalize_spec
 
     spec = normalize_spec({**SPEC, "lr": 3e-4, "sigma": 0.05})
     parser = argparse.ArgumentParser()

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from crystalrep.analysis import lecture, lecture_runs
 from crystalrep.datasets import Dataset
+from crystalrep.lecture import analogies as lecture
+from crystalrep.lecture import runs as lecture_runs
 from crystalrep.store import Store
 
 PEROVSKITE_SITES = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep import plots
 from crystalrep.datasets import Dataset, DatasetError, PropertyInfo
+from crystalrep.plots import data as plots
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep import plots_clusters
 from crystalrep.analysis.clusters import Novelty, crosstab
 from crystalrep.datasets import Dataset
+from crystalrep.plots import clusters as plots_clusters
 
 
 @pytest.fixture(scope="module")

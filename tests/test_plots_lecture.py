@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crystalrep import plots_lecture
+from crystalrep.plots import lecture as plots_lecture
 
 
 def _invariance(name: str, rotation: float) -> dict:

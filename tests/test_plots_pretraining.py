@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from crystalrep.plots_pretraining import LOSS_LABELS, TABLE_COLUMNS, job_table, loss_curve_figure
+from crystalrep.plots.pretraining import LOSS_LABELS, TABLE_COLUMNS, job_table, loss_curve_figure
 
 
 def test_loss_curve_has_train_and_validation_traces() -> None:

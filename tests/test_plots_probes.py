@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crystalrep import plots_probes
+from crystalrep.plots import probes as plots_probes
 
 
 def _curve(encoders: dict[str, list[float]], std: float = 0.05) -> pd.DataFrame:

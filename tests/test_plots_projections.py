@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep import plots_projections as pp
 from crystalrep.analysis.map_quality import score_map
 from crystalrep.analysis.projections import project
 from crystalrep.analysis.sweeps import sweep
 from crystalrep.datasets import Dataset, PropertyInfo
+from crystalrep.plots import projections as pp
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from crystalrep.plots_structures import (
+from crystalrep.plots.structures import (
     cell_edges,
     crystal_labels,
     neighbour_display,

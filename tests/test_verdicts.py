@@ -9,7 +9,7 @@ import pytest
 from crystalrep.analysis.probes import probe
 from crystalrep.analysis.projections import project_cached
 from crystalrep.analysis.splits import folds
-from crystalrep.analysis.verdicts import (
+from crystalrep.lecture.verdicts import (
     DEAD_PROBE_R2,
     SEPARATED_SILHOUETTE,
     badge_map_method,

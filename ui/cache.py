@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from crystalrep import plots
 from crystalrep.datasets import Dataset, DatasetError, dataset_dir, load_dataset
+from crystalrep.plots import data as plots
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -57,13 +57,13 @@ def summary(ref: DatasetRef) -> dict[str, Any]:
 
 @st.cache_data(max_entries=16, show_spinner="Counting elements…")
 def element_figure(ref: DatasetRef, *, log: bool = False) -> go.Figure:
-    """Periodic-table heatmap of element occurrence (:func:`crystalrep.plots.element_counts_figure`)."""
+    """Periodic-table heatmap of element occurrence (:func:`crystalrep.plots.data.element_counts_figure`)."""
     return plots.element_counts_figure(dataset(ref), log=log)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def histogram_figure(ref: DatasetRef, prop: str) -> go.Figure:
-    """Histogram or category bars of one property (:func:`crystalrep.plots.property_histogram`)."""
+    """Histogram or category bars of one property (:func:`crystalrep.plots.data.property_histogram`)."""
     return plots.property_histogram(dataset(ref), prop)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from crystalrep.checklist import Checklist, build_checklist
+from crystalrep.checklist.build import Checklist, build_checklist
 from crystalrep.store import crystalrep_home
 from ui import cache, embeddings
 from ui.cache import DatasetRef

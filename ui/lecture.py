@@ -2,7 +2,7 @@
 
 Cached functions take the :class:`~ui.cache.DatasetRef` and the encoders' store keys, so a rebuilt
 dataset or a retrained checkpoint is never served stale; the science lives in
-:mod:`crystalrep.analysis.lecture` and :mod:`crystalrep.analysis.lecture_runs` (which also keep
+:mod:`crystalrep.lecture.analogies` and :mod:`crystalrep.lecture.runs` (which also keep
 the heavier results in the store).
 """
 
@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crystalrep.analysis import lecture, lecture_runs
+from crystalrep.lecture import analogies as lecture
+from crystalrep.lecture import runs as lecture_runs
 from ui import embeddings
 from ui.cache import DatasetRef, dataset
 
@@ -144,9 +145,9 @@ def hover(ref: DatasetRef, prop: str) -> list[str]:
 
 
 def map_figure(ref: DatasetRef, names: list[str], prop: str, titles: list[str]) -> go.Figure:
-    """Both t-SNE maps coloured by ``prop`` (:func:`crystalrep.plots_lecture.map_pair_figure`)."""
-    from crystalrep import plots, plots_lecture
-
+    """Both t-SNE maps coloured by ``prop`` (:func:`crystalrep.plots.lecture.map_pair_figure`)."""
+    from crystalrep.plots import data as plots
+    from crystalrep.plots import lecture as plots_lecture
     ds = dataset(ref)
     values = pd.to_numeric(ds.table[prop], errors="coerce").to_numpy(dtype=np.float64)
     return plots_lecture.map_pair_figure([tsne_map(ref, n)[0] for n in names], values, titles=titles,
@@ -155,7 +156,7 @@ def map_figure(ref: DatasetRef, names: list[str], prop: str, titles: list[str]) 
 
 @st.cache_data(max_entries=8, show_spinner="Finding analogy squares…")
 def analogies(ref: DatasetRef) -> pd.DataFrame:
-    """Every analogy square of the dataset (:func:`crystalrep.analysis.lecture.find_analogies`)."""
+    """Every analogy square of the dataset (:func:`crystalrep.lecture.analogies.find_analogies`)."""
     return lecture.find_analogies(dataset(ref))
 
 
@@ -237,7 +238,7 @@ def invariance_all(ref: DatasetRef, names: list[str]) -> tuple[dict[str, dict[st
 
 
 def pick(grid: pd.DataFrame, prop: str | None = None) -> tuple[str, str, bool]:
-    """(property, best encoder, cell-size R² near 0) (:func:`crystalrep.analysis.lecture_runs.pick_contrast`)."""
+    """(property, best encoder, cell-size R² near 0) (:func:`crystalrep.lecture.runs.pick_contrast`)."""
     return lecture_runs.pick_contrast(grid, control=GEOMETRY, property=prop)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from crystalrep import plots, plots_lecture
 from crystalrep.datasets import Dataset
+from crystalrep.plots import data as plots
+from crystalrep.plots import lecture as plots_lecture
 from ui import lecture as lc
 from ui import lecture_verdicts as verdicts
 from ui.cache import DatasetRef

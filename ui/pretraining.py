@@ -1,6 +1,6 @@
 """Pretraining page glue: the launch form's keys, job files read for display, cancel/resume/use.
 
-The page never trains: it starts ``python -m crystalrep pretrain`` through :mod:`crystalrep.jobs`
+The page never trains: it starts ``python -m crystalrep pretrain`` through :mod:`crystalrep.jobs.pretraining`
 and afterwards only reads the job folders, so a refresh or a server restart loses nothing.
 """
 
@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from crystalrep import jobs, plots_pretraining
+from crystalrep import runs
+from crystalrep.jobs import pretraining as jobs
+from crystalrep.plots import pretraining as plots_pretraining
 from crystalrep.pretrain import PretrainConfig
 from ui import state
 
@@ -62,7 +64,7 @@ def job_list() -> list[dict[str, Any]]:
 
 
 def _stamp(job_id: str, name: str) -> str:
-    path = jobs.jobs_home() / job_id / name
+    path = runs.jobs_home() / job_id / name
     try:
         stat = path.stat()
     except OSError:
@@ -73,7 +75,7 @@ def _stamp(job_id: str, name: str) -> str:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _metrics(job_id: str, stamp: str) -> pd.DataFrame:
     try:
-        return pd.read_csv(jobs.jobs_home() / job_id / "metrics.csv")
+        return pd.read_csv(runs.jobs_home() / job_id / "metrics.csv")
     except (OSError, ValueError):  # ValueError covers pandas' empty-file and parser errors
         return pd.DataFrame(columns=["epoch", "loss", "val_loss", "structures_per_s"])
 
@@ -84,7 +86,7 @@ def metrics(job_id: str) -> pd.DataFrame:
 
 
 def table(rows: list[dict[str, Any]], now: float) -> pd.DataFrame:
-    """The job table (:func:`crystalrep.plots_pretraining.job_table`) with each job's last throughput."""
+    """The job table (:func:`crystalrep.plots.pretraining.job_table`) with each job's last throughput."""
     rate = {}
     for row in rows:
         m = metrics(row["id"])
@@ -104,12 +106,12 @@ def loss_figure(job_id: str, task: str, title: str) -> go.Figure:
 
 def spec(job_id: str) -> dict[str, Any]:
     """The job's ``spec.json``."""
-    return jobs.read_json(jobs.jobs_home() / job_id / "spec.json")
+    return runs.read_json(runs.jobs_home() / job_id / "spec.json")
 
 
 def log_tail(job_id: str) -> str:
     """The last lines of the job's ``log.txt`` (empty when it has written nothing)."""
-    path = jobs.jobs_home() / job_id / "log.txt"
+    path = runs.jobs_home() / job_id / "log.txt"
     try:
         with path.open("rb") as fh:
             fh.seek(max(0, path.stat().st_size - LOG_BYTES))
@@ -122,7 +124,7 @@ def log_tail(job_id: str) -> str:
 
 def checkpoint_epochs(job_id: str) -> list[int]:
     """Epochs with a checkpoint in the job folder."""
-    return list(jobs.checkpoint_files(jobs.jobs_home() / job_id))
+    return list(runs.checkpoint_files(runs.jobs_home() / job_id))
 
 
 def act(action: str, job_id: str) -> str:

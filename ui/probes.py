@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crystalrep.analysis import probes, verdicts
+from crystalrep.analysis import probes
+from crystalrep.lecture import verdicts
 from ui import embeddings
 from ui.cache import DatasetRef, dataset
 

@@ -1,7 +1,7 @@
 """Projections page glue: the controls, cached maps and scores, and UMAP/t-SNE runs in the background.
 
 PCA is computed in the page (well under a second). UMAP and t-SNE run as ``crystalrep project``
-in a detached process (:mod:`crystalrep.background`), whatever the dataset size: a fresh
+in a detached process (:mod:`crystalrep.jobs.background`), whatever the dataset size: a fresh
 process spends about a minute compiling UMAP's numba code, and even t-SNE on ~2,000 crystals
 takes seconds that should not block the page. The page draws a map once the store holds it,
 polling in a fragment meanwhile. Cached functions take keys (dataset ref, embedding key, spec),
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from crystalrep import background
 from crystalrep.analysis.projections import KIND, Projection, ProjectionSpec, cache_key, make_spec
-from crystalrep.plots_projections import METHOD_NAMES, Colouring, colour_options, column_label
+from crystalrep.jobs import background
+from crystalrep.plots.projections import METHOD_NAMES, Colouring, colour_options, column_label
 from crystalrep.store import Store, content_key
 from ui import embeddings, state
 from ui.cache import DatasetRef, dataset
@@ -228,8 +228,8 @@ def _wait(key: str, what: str, hint: str) -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def colouring(ref: DatasetRef, column: str, log: bool, clip: float) -> Colouring:
-    """:func:`crystalrep.plots_projections.colouring` of the dataset, cached."""
-    from crystalrep.plots_projections import colouring as build
+    """:func:`crystalrep.plots.projections.colouring` of the dataset, cached."""
+    from crystalrep.plots.projections import colouring as build
 
     return build(dataset(ref), column, log=log, clip=clip)
 
@@ -237,7 +237,7 @@ def colouring(ref: DatasetRef, column: str, log: bool, clip: float) -> Colouring
 @st.cache_data(max_entries=64, show_spinner=False)
 def figure(ref: DatasetRef, panel: Panel, ekey: str, view: View) -> go.Figure:
     """The panel's WebGL scatter (``ekey`` keys the cache to the embedding)."""
-    from crystalrep.plots_projections import map_figure
+    from crystalrep.plots.projections import map_figure
 
     proj = _load(ref, panel.encoder, ekey, panel.spec())
     return map_figure(proj.coords, dataset(ref), colouring(ref, view.colour, view.log, view.clip), title=panel.title,
@@ -302,7 +302,7 @@ def sweep_result(ref: DatasetRef, encoder: str, ekey: str, method: str, param: s
 def sweep_png(ref: DatasetRef, encoder: str, ekey: str, method: str, param: str, values: tuple[Any, ...],
               seeds: tuple[int, ...], view: View) -> bytes:
     """The sweep's small multiples as one PNG, coloured like the live maps."""
-    from crystalrep.plots_projections import sweep_grid_png
+    from crystalrep.plots.projections import sweep_grid_png
 
     result = sweep_result(ref, encoder, ekey, method, param, values, seeds)
     title = f"{METHOD_NAMES[method]} of {encoder} on {ref.name}: seeds × {param} (rotated onto the top-left panel; each panel zoomed to fit)"
@@ -323,7 +323,7 @@ def sweep_wait(key: str, ekey: str, specs: list[ProjectionSpec]) -> None:
 
 def record(ref: DatasetRef, panel: Any, ekey: str, view: View, colour: Any) -> None:
     """Write the drawn map's view (colour property, scale, clip) for the Checklist page (idempotent)."""
-    from crystalrep.checklist import record_view
+    from crystalrep.checklist.build import record_view
 
     categorical = colour.kind == "categorical"
     record_view(dataset(ref), encoder=panel.encoder, embedding_key=ekey, method=panel.method,

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crystalrep import plots_structures
 from crystalrep.analysis import retrieval
+from crystalrep.plots import structures as plots_structures
 from ui import embeddings
 from ui.cache import DatasetRef, dataset
 
@@ -139,7 +139,7 @@ def upload_structure(filename: str, data: bytes) -> Structure:
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def row_figure(ref: DatasetRef, row: int, *, images: bool, title: str) -> go.Figure:
-    """3-D unit cell of a dataset crystal (:func:`crystalrep.plots_structures.structure_figure`)."""
+    """3-D unit cell of a dataset crystal (:func:`crystalrep.plots.structures.structure_figure`)."""
     return plots_structures.structure_figure(dataset(ref).structure(row), images=images, title=title)
 
 

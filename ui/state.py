@@ -9,8 +9,8 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from crystalrep import plots
 from crystalrep.datasets import DEFAULT_NAME, Dataset, DatasetError, list_datasets
+from crystalrep.plots import data as plots
 from ui.cache import DatasetRef, dataset, dataset_ref
 
 DATASET = "crystalrep.dataset"
@@ -147,7 +147,7 @@ def sentence(exc: BaseException) -> str:
 def run_import(filename: str, data: bytes, *, name: str,
                progress: Callable[[int, int], None] | None = None) -> ImportOutcome:
     """Import an uploaded file and save it as a dataset; user errors come back as one sentence."""
-    from crystalrep.importers import import_upload, save_imported
+    from crystalrep.importers.api import import_upload, save_imported
 
     try:
         report = import_upload(filename, data, name=name, progress=progress)

@@ -9,9 +9,12 @@ is reported for scale (expected non-zero).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from crystalrep import transforms
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -24,61 +27,22 @@ __all__ = ["INVARIANCE_TOLERANCE", "TRANSFORMS", "invariance", "invariance_for_d
 INVARIANCE_TOLERANCE = 1e-4
 THERMAL_SIGMA = 0.05  # Å, per Cartesian component
 
-Transform = Callable[["Structure", np.random.Generator], "Structure"]
+Transform = Callable[..., "Structure"]
 
 
-def _rebuild(structure: Structure, lattice: np.ndarray, frac: np.ndarray, order: Sequence[int] | None = None) -> Structure:
-    from pymatgen.core import Lattice, Structure
-
-    species = [structure[i].species for i in (order if order is not None else range(len(structure)))]
-    return Structure(Lattice(lattice), species, frac)
+def _supercell_222(crystal: Structure, *, seed: object = None) -> Structure:
+    """The 2x2x2 supercell (eight times the atoms, same crystal); ``seed`` is unused."""
+    return transforms.supercell(crystal, (2, 2, 2))  # type: ignore[return-value]
 
 
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random proper rotation matrix (QR of a Gaussian matrix, sign-fixed)."""
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
-
-def rotate(structure: Structure, rng: np.random.Generator) -> Structure:
-    """Rotate lattice vectors (and with them every Cartesian position); fractions unchanged."""
-    rot = random_rotation(rng)
-    return _rebuild(structure, structure.lattice.matrix @ rot.T, structure.frac_coords)
-
-
-def shift_origin(structure: Structure, rng: np.random.Generator) -> Structure:
-    """Translate every atom by one random fractional vector, wrapped into the cell."""
-    return _rebuild(structure, structure.lattice.matrix, (structure.frac_coords + rng.random(3)) % 1.0)
-
-
-def permute(structure: Structure, rng: np.random.Generator) -> Structure:
-    """Reorder the sites randomly."""
-    order = rng.permutation(len(structure))
-    return _rebuild(structure, structure.lattice.matrix, structure.frac_coords[order], order)
-
-
-def supercell(structure: Structure, rng: np.random.Generator) -> Structure:
-    """The 2x2x2 supercell (eight times the atoms, same crystal)."""
-    return structure * (2, 2, 2)
-
-
-def thermal(structure: Structure, rng: np.random.Generator) -> Structure:
-    """Independent Gaussian displacements of 0.05 Å per Cartesian component (a different crystal)."""
-    lattice = structure.lattice.matrix
-    cart = structure.cart_coords + rng.normal(scale=THERMAL_SIGMA, size=(len(structure), 3))
-    return _rebuild(structure, lattice, cart @ np.linalg.inv(lattice))
-
-
-# name -> (transform, expected to leave the embedding unchanged)
+# name -> (transform taking ``seed=``, expected to leave the embedding unchanged); the transforms
+# themselves live in :mod:`crystalrep.transforms`, shared with pretraining's augmentations.
 TRANSFORMS: dict[str, tuple[Transform, bool]] = {
-    "rotation": (rotate, True),
-    "translation": (shift_origin, True),
-    "permutation": (permute, True),
-    "supercell": (supercell, True),
-    "thermal": (thermal, False),
+    "rotation": (transforms.random_rotation, True),
+    "translation": (transforms.origin_shift, True),
+    "permutation": (transforms.permute, True),
+    "supercell": (_supercell_222, True),
+    "thermal": (partial(transforms.perturb, sigma=THERMAL_SIGMA), False),
 }
 
 
@@ -126,7 +90,7 @@ def invariance(
     report: dict[str, Any] = {}
     for name in names:
         transform, expected = TRANSFORMS[name]
-        moved = [transform(s, np.random.default_rng([seed, k])) for k, s in enumerate(sample)]
+        moved = [transform(s, seed=np.random.default_rng([seed, k])) for k, s in enumerate(sample)]
         changed = encoder.embed_structures(moved, **kw).astype(np.float64)
         rel = np.linalg.norm(changed - base, axis=1) / norms
         worst = float(rel.max())

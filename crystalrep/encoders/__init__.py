@@ -38,6 +38,8 @@ def _magpie(**kwargs: Any) -> Encoder:
     return MagpieEncoder(**kwargs)
 
 
+
+
 def _soap(**kwargs: Any) -> Encoder:
     from crystalrep.encoders.descriptors import SOAPEncoder
 
@@ -65,26 +67,17 @@ def available_encoders(*, include_checkpoints: bool = False) -> list[str]:
     if include_checkpoints:
         from crystalrep.checkpoint import list_checkpoints
         from crystalrep.encoders.cgcnn_encoder import CHECKPOINT_KIND
+        from crystalrep.runs import jobs_with_checkpoints
 
         names += [f"{CHECKPOINT_PREFIX}{row['id']}" for row in list_checkpoints(kind=CHECKPOINT_KIND)]
-        names += [f"{CHECKPOINT_PREFIX}{job_id}" for job_id in _jobs_with_checkpoints()]
+        names += [f"{CHECKPOINT_PREFIX}{job_id}" for job_id in jobs_with_checkpoints()]
     return names
-
-
-def _jobs_with_checkpoints() -> list[str]:
-    """Ids of pretraining jobs that have written at least one checkpoint, oldest first."""
-    from crystalrep.jobs import checkpoint_files, jobs_home
-
-    home = jobs_home()
-    if not home.is_dir():
-        return []
-    return [p.name for p in sorted(home.iterdir()) if (p / "spec.json").is_file() and checkpoint_files(p)]
 
 
 def resolve_checkpoint(ref: str) -> Path:
     """A checkpoint file from a path, a checkpoint id, or ``<job-id>[:<epoch>]``."""
     from crystalrep.checkpoint import CheckpointError, find_checkpoint
-    from crystalrep.jobs import job_checkpoint
+    from crystalrep.runs import job_checkpoint
 
     try:
         return find_checkpoint(ref)

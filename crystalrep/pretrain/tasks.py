@@ -23,7 +23,7 @@ from torch_geometric.utils import scatter
 from crystalrep.encoders.cgcnn import CGCNN, MASK_TOKEN
 from crystalrep.graphs import GraphConfig, arrays_to_graph
 from crystalrep.pretrain import TASK_NAMES, PretrainConfig
-from crystalrep.pretrain.augment import Arrays, AugmentConfig, random_view
+from crystalrep.transforms import Arrays, AugmentConfig, random_view
 
 
 @dataclass

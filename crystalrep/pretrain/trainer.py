@@ -28,9 +28,9 @@ from crystalrep.device import resolve_device, seed_everything
 from crystalrep.encoders.cgcnn import CGCNNConfig, build_cgcnn, config_from_dict
 from crystalrep.encoders.cgcnn_encoder import CHECKPOINT_KIND
 from crystalrep.graphs import GraphConfig, dataset_graphs
-from crystalrep.jobs import checkpoint_files
 from crystalrep.pretrain import PretrainConfig
 from crystalrep.pretrain.tasks import Corpus, PretextTask, build_task
+from crystalrep.runs import checkpoint_files, checkpoint_name
 from crystalrep.store import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def _evaluate(task: PretextTask, corpus: Corpus, positions: np.ndarray, config: 
 def _find_resume_point(out: Path) -> tuple[int, Checkpoint, Checkpoint] | None:
     """Last epoch with both a training state and an encoder checkpoint, loaded."""
     for epoch in sorted(checkpoint_files(out), reverse=True):
-        state_path = out / "state" / f"epoch-{epoch:03d}.pt"
+        state_path = out / "state" / checkpoint_name(epoch)
         if state_path.is_file():
             return epoch, load_checkpoint(state_path, kind=STATE_KIND), load_checkpoint(checkpoint_files(out)[epoch], kind=CHECKPOINT_KIND)
     return None
@@ -240,7 +240,7 @@ def _code_version() -> dict[str, str]:
 
 
 def _save(out: Path, epoch: int, run: _Run, row: dict[str, Any]) -> None:
-    name = f"epoch-{epoch:03d}.pt"
+    name = checkpoint_name(epoch)
     rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
     state = {"task": run.task.state_dict(), "optimizer": run.optimizer.state_dict(),
              "scheduler": run.scheduler.state_dict(), "rng": rng}

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crystalrep.datasets import DatasetError, PropertyInfo
-from crystalrep.importers import ImportReport, check_target, import_and_save
-from crystalrep.importers_parse import Progress
+from crystalrep.importers.api import ImportReport, check_target, import_and_save
+from crystalrep.importers.parse import Progress
 from crystalrep.store import crystalrep_home, sha256_file
 
 log = logging.getLogger(__name__)

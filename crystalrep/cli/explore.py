@@ -1,6 +1,6 @@
 """``crystalrep probe | neighbours | cluster``: what an embedding knows, finds and groups.
 
-Registered by :func:`crystalrep.cli_analysis.add_commands`; shares its option parsers and
+Registered by :func:`crystalrep.cli.embeddings.add_commands`; shares its option parsers and
 output helpers. Heavy modules are imported inside the handlers.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 from crystalrep.analysis.clusters import CLUSTERERS
 from crystalrep.analysis.retrieval import METRICS
 from crystalrep.analysis.splits import SPLITS
-from crystalrep.cli import _emit, _progress
-from crystalrep.cli_analysis import embedding, fmt, ints, names, records
+from crystalrep.cli.embeddings import embedding
+from crystalrep.cli.output import emit, fmt, ints, names, progress, records
 
 TOP_CLUSTERS = 20  # clusters listed in the text output (all of them in --json)
 
@@ -64,7 +64,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
     for name in encoders:
         get_encoder(name)  # every name checked before any embedding is computed
     common = {"split": args.split, "seed": args.seed, "n_splits": args.n_splits, "element": args.element,
-              "progress": _progress("probing", not args.quiet)}
+              "progress": progress("probing", not args.quiet)}
     if args.sizes:
         if args.n_labels is not None:
             raise ValueError("--sizes and --n-labels exclude each other (a learning curve sets the labels).")
@@ -84,7 +84,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
                      f"{fmt(r['mae_std'], '.2g'):8s} {r['n']:>7d} {r['n_train']:>8.1f}")
     if skipped:
         lines.append(f"sizes {skipped} skipped: only {table.attrs.get('available')} training labels per fold")
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
 
 
 def cmd_neighbours(args: argparse.Namespace) -> None:
@@ -97,7 +97,7 @@ def cmd_neighbours(args: argparse.Namespace) -> None:
     payload = {"query": args.query, "formula": structure.composition.reduced_formula, "dataset": dataset.name,
                "encoder": args.encoder, "metric": args.metric, "neighbours": records(table)}
     shown = table[["rank", "id", "formula", "spacegroup", "distance"]].to_string(index=False, float_format="{:.4g}".format)
-    _emit(args, payload, f"{len(table)} nearest to {args.query} ({payload['formula']}) in {dataset.name} "
+    emit(args, payload, f"{len(table)} nearest to {args.query} ({payload['formula']}) in {dataset.name} "
                          f"by {args.encoder}, {args.metric} distance\n{shown}")
 
 
@@ -141,4 +141,4 @@ def cmd_cluster(args: argparse.Namespace) -> None:
         lines.append(f"  min_cluster_size {row['min_cluster_size']:>4d}: {row['n_clusters']} clusters, "
                      f"noise {row['noise_fraction']:.1%}")
     lines.append(f"most novel (distance to neighbour {nov.k}): " + ", ".join(payload["novelty"]["ids"][:10]))
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))

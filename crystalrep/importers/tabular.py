@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from crystalrep.datasets import BASE_COLUMNS, DatasetError
-from crystalrep.importers_core import Rejected, Rows
+from crystalrep.importers.rows import Rejected, Rows
 
 log = logging.getLogger(__name__)
 

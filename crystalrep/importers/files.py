@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from crystalrep.datasets import DatasetError
-from crystalrep.importers_core import Rejected, Rows
-from crystalrep.importers_tabular import id_column, property_name, read_csv, select_properties
+from crystalrep.importers.rows import Rejected, Rows
+from crystalrep.importers.tabular import id_column, property_name, read_csv, select_properties
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from crystalrep.cli.output import emit, progress
 from crystalrep.pretrain import TASK_NAMES
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,6 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
         q.set_defaults(func=func)
 
 
-def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
-    from crystalrep.cli import _emit as emit
-
-    emit(args, payload, text)
-
-
 def _status_line(s: dict[str, Any]) -> str:
     line = f"{s.get('id')}: {s.get('state')}, epoch {s.get('epoch', 0)}/{s.get('epochs', '?')} ({float(s.get('progress') or 0):.0%})"
     if s.get("loss") is not None:
@@ -63,24 +58,24 @@ def _status_line(s: dict[str, Any]) -> str:
 
 
 def _raise_cancelled(signum: int, frame: Any) -> None:
-    from crystalrep.jobs import JobCancelled
+    from crystalrep.jobs.pretraining import JobCancelled
 
     raise JobCancelled
 
 
 def run_job(folder: Path, *, resume: bool = False, show_progress: bool = False) -> dict[str, Any]:
     """Train the job in ``folder`` in this process, keeping its ``status.json`` current."""
-    from crystalrep.cli import _progress
     from crystalrep.datasets import load_dataset
-    from crystalrep.jobs import JobCancelled, JobRecorder, read_json
+    from crystalrep.jobs.pretraining import JobCancelled, JobRecorder
     from crystalrep.pretrain import PretrainConfig
     from crystalrep.pretrain.trainer import pretrain, sync_metrics
+    from crystalrep.runs import read_json
 
     spec = read_json(folder / "spec.json")
     recorder = JobRecorder(folder)
-    bar = _progress("pretraining", show_progress)
+    bar = progress("pretraining", show_progress)
 
-    def progress(done: int, total: int) -> None:
+    def report(done: int, total: int) -> None:
         recorder.set(progress=done / total)
         if bar is not None:
             bar(done, total)
@@ -93,7 +88,7 @@ def run_job(folder: Path, *, resume: bool = False, show_progress: bool = False) 
         recorder.start(epochs=spec["epochs"])
         config = PretrainConfig.from_dict({k: v for k, v in spec.items() if k not in ("dataset", "id", "created")})
         history = pretrain(load_dataset(spec["dataset"]), config, out_dir=folder, resume=resume,
-                           meta={"job_id": folder.name}, progress=progress, on_epoch=on_epoch)
+                           meta={"job_id": folder.name}, progress=report, on_epoch=on_epoch)
         published = _publish(folder)
         recorder.finish("done", progress=1.0, checkpoint_id=published)
         return {**read_json(folder / "status.json"), "history": history}
@@ -122,7 +117,7 @@ def _quietly(fn: Any, folder: Path) -> Any:
 def _publish(folder: Path) -> str | None:
     """Copy the last checkpoint into the store as ``checkpoints/<sha-id>.pt`` (the encoder id)."""
     from crystalrep.checkpoint import checkpoint_id, checkpoints_dir
-    from crystalrep.jobs import checkpoint_files
+    from crystalrep.runs import checkpoint_files
     from crystalrep.store import atomic_write_bytes
 
     files = checkpoint_files(folder)
@@ -137,7 +132,8 @@ def _publish(folder: Path) -> str | None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    from crystalrep.jobs import create_job, jobs_home, normalize_spec, read_json, start_job
+    from crystalrep.jobs.pretraining import create_job, normalize_spec, start_job
+    from crystalrep.runs import jobs_home, read_json
     from crystalrep.store import atomic_write_json
 
     given = {k: getattr(args, k) for k in ("dataset", *OPTIONS) if getattr(args, k) is not None}
@@ -153,37 +149,37 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     elif args.background:
         job_id = start_job(given)
         status = read_json(jobs_home() / job_id / "status.json")
-        _emit(args, {**status, "id": job_id, "dir": str(jobs_home() / job_id)}, f"started job {job_id}")
+        emit(args, {**status, "id": job_id, "dir": str(jobs_home() / job_id)}, f"started job {job_id}")
         return
     else:
         folder = jobs_home() / create_job(given)
     result = run_job(folder, resume=args.resume, show_progress=not args.quiet)
-    _emit(args, result, _status_line(result))
+    emit(args, result, _status_line(result))
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> None:
-    from crystalrep.jobs import list_jobs
+    from crystalrep.jobs.pretraining import list_jobs
 
     rows = list_jobs()
-    _emit(args, rows, "\n".join(f"{_status_line(r)}  [{r.get('task')} on {r.get('dataset')}]" for r in rows) or "no jobs")
+    emit(args, rows, "\n".join(f"{_status_line(r)}  [{r.get('task')} on {r.get('dataset')}]" for r in rows) or "no jobs")
 
 
 def cmd_jobs_status(args: argparse.Namespace) -> None:
-    from crystalrep.jobs import job_status
+    from crystalrep.jobs.pretraining import job_status
 
     status = job_status(args.job_id)
-    _emit(args, status, _status_line(status))
+    emit(args, status, _status_line(status))
 
 
 def cmd_jobs_cancel(args: argparse.Namespace) -> None:
-    from crystalrep.jobs import cancel_job
+    from crystalrep.jobs.pretraining import cancel_job
 
     status = cancel_job(args.job_id)
-    _emit(args, status, _status_line(status))
+    emit(args, status, _status_line(status))
 
 
 def cmd_jobs_resume(args: argparse.Namespace) -> None:
-    from crystalrep.jobs import resume_job
+    from crystalrep.jobs.pretraining import resume_job
 
     status = resume_job(args.job_id)
-    _emit(args, status, _status_line(status))
+    emit(args, status, _status_line(status))

@@ -24,10 +24,10 @@ from crystalrep.datasets import (
     dataset_dir,
     save_dataset,
 )
-from crystalrep.importers_core import ImportReport, Rejected, Rows, build_report
-from crystalrep.importers_files import extxyz_rows, file_kind, folder_rows, structure_file_rows
-from crystalrep.importers_parse import Progress
-from crystalrep.importers_tabular import csv_rows, json_rows
+from crystalrep.importers.files import extxyz_rows, file_kind, folder_rows, structure_file_rows
+from crystalrep.importers.parse import Progress
+from crystalrep.importers.rows import ImportReport, Rejected, Rows, build_report
+from crystalrep.importers.tabular import csv_rows, json_rows
 from crystalrep.structures import MAX_ATOMS
 from crystalrep.structures import detect_format as sniff_format
 

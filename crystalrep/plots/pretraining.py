@@ -65,7 +65,7 @@ def job_table(jobs: Sequence[Mapping[str, Any]], throughput: Mapping[str, float 
     """One display row per job, newest first.
 
     Args:
-        jobs: Rows of :func:`crystalrep.jobs.list_jobs`.
+        jobs: Rows of :func:`crystalrep.jobs.pretraining.list_jobs`.
         throughput: Job id -> structures/s of its last finished epoch (from ``metrics.csv``).
         now: Current time (``time.time()``), for the heartbeat age of active jobs.
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep.pretrain.augment import (
+from crystalrep.transforms import (
     AugmentConfig,
     get_augmentation,
     origin_shift,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from crystalrep.datasets import Dataset
-from crystalrep.plots import axis_label, plural, property_info
+from crystalrep.plots.data import axis_label, plural, property_info
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

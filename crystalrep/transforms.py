@@ -1,6 +1,8 @@
 """Physical views of a crystal: the same material seen differently.
 
-Every augmentation keeps the composition and the periodic structure: a random rotation of the
+One module for every transform the project applies: invariance diagnostics
+(:mod:`crystalrep.analysis.diagnostics`) and pretraining views (:mod:`crystalrep.pretrain.tasks`)
+draw from the same functions, so "rotation" means one thing everywhere. Every augmentation keeps the composition and the periodic structure: a random rotation of the
 frame, a supercell, a small thermal displacement of the atoms, or a shift of the origin. None
 substitutes elements or removes atoms, because those would make a different material (a
 contrastive positive pair must be the *same* crystal).
@@ -111,6 +113,15 @@ def origin_shift(crystal: Crystal, *, seed: Seed = None) -> Crystal:
     return _pack(lattice, numbers, np.mod(frac + shift, 1.0), like)
 
 
+def permute(crystal: Crystal, *, seed: Seed = None) -> Crystal:
+    """Reorder the sites randomly (the same crystal listed in another order)."""
+    lattice, numbers, frac, like = _unpack(crystal)
+    order = np.random.default_rng(seed).permutation(len(numbers))
+    if like is not None:
+        return Structure(Lattice(lattice), [like.species[i] for i in order], frac[order])
+    return lattice, numbers[order], frac[order]
+
+
 def random_view(crystal: Crystal, *, config: AugmentConfig = AugmentConfig(), seed: Seed = None) -> Crystal:
     """Compose the views enabled in ``config``: supercell, origin shift, perturbation, rotation."""
     rng = np.random.default_rng(seed)
@@ -131,6 +142,7 @@ AUGMENTATIONS: dict[str, Callable[..., Any]] = {
     "supercell": random_supercell,
     "perturb": perturb,
     "origin_shift": origin_shift,
+    "permutation": permute,
 }
 
 

@@ -9,21 +9,19 @@ vanished pid or stale heartbeat and reported as failed; it can then be resumed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from crystalrep import procs
-from crystalrep.store import atomic_write_json, crystalrep_home
+from crystalrep.jobs import procs
+from crystalrep.runs import job_dir, jobs_home, read_json
+from crystalrep.store import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -33,34 +31,10 @@ HEARTBEAT_S = 5.0
 QUEUED_GRACE_S = 120.0  # a cold interpreter importing torch on a busy machine can take a while
 DIED = "process died without saying so"
 CANCEL_MARKER = "cancel-requested"
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
 class JobCancelled(BaseException):
     """Raised inside a job process when it receives SIGTERM (BaseException so nothing swallows it)."""
-
-
-def jobs_home() -> Path:
-    """Folder of all jobs: ``<crystalrep_home()>/jobs``."""
-    return crystalrep_home() / "jobs"
-
-
-def job_dir(job_id: str) -> Path:
-    """Folder of one job; raises ``ValueError`` when the id is malformed or unknown."""
-    if not _ID_RE.match(job_id or ""):
-        raise ValueError(f"{job_id!r} is not a valid job id.")
-    folder = jobs_home() / job_id
-    if not (folder / "spec.json").is_file():
-        raise ValueError(f"no job with id {job_id!r} under {jobs_home()}.")
-    return folder
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object; a missing or unreadable file gives ``{}``."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -108,21 +82,16 @@ def spec_to_argv(spec: dict[str, Any]) -> list[str]:
 def _spawn(job_id: str, *, resume: bool) -> int:
     folder = job_dir(job_id)
     spec = read_json(folder / "spec.json")
-    argv = [sys.executable, "-m", "crystalrep", "pretrain", *spec_to_argv(spec), "--job-dir", str(folder), "--quiet"]
+    argv = ["crystalrep", "pretrain", *spec_to_argv(spec), "--job-dir", str(folder), "--quiet"]
     if resume:
         argv.append("--resume")
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     with open(folder / "log.txt", "ab") as logfile:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-                                cwd=folder, env=env, start_new_session=True)
-    procs.adopt(proc)
+        pid = procs.launch(argv, cwd=folder, stdout=logfile, stderr=subprocess.STDOUT)
     status = read_json(folder / "status.json")
     if status.get("state") == "queued" and not status.get("pid"):
-        atomic_write_json(folder / "status.json", {**status, "pid": proc.pid})
-    log.info("job %s started as pid %d", job_id, proc.pid)
-    return proc.pid
+        atomic_write_json(folder / "status.json", {**status, "pid": pid})
+    log.info("job %s started as pid %d", job_id, pid)
+    return pid
 
 
 def start_job(spec: dict[str, Any]) -> str:
@@ -220,29 +189,6 @@ def resume_job(job_id: str) -> dict[str, Any]:
                                                "attempt": int(status.get("attempt") or 1) + 1})
     _spawn(job_id, resume=True)
     return job_status(job_id)
-
-
-def checkpoint_files(folder: Path) -> dict[int, Path]:
-    """Epoch → checkpoint file in a job folder (``checkpoints/epoch-NNN.pt``)."""
-    found = {}
-    for path in (folder / "checkpoints").glob("epoch-*.pt"):
-        digits = path.stem.removeprefix("epoch-")
-        if digits.isdigit():
-            found[int(digits)] = path
-    return dict(sorted(found.items()))
-
-
-def job_checkpoint(ref: str) -> Path:
-    """Resolve ``<job-id>`` (last epoch) or ``<job-id>:<epoch>`` to a checkpoint file."""
-    job_id, _, epoch = ref.partition(":")
-    files = checkpoint_files(job_dir(job_id))
-    if not files:
-        raise ValueError(f"job {job_id} has no checkpoint yet.")
-    if not epoch:
-        return files[max(files)]
-    if not epoch.isdigit() or int(epoch) not in files:
-        raise ValueError(f"job {job_id} has no checkpoint for epoch {epoch!r}; epochs: {', '.join(map(str, files))}.")
-    return files[int(epoch)]
 
 
 class JobRecorder:

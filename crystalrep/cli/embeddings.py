@@ -2,68 +2,19 @@
 
 Every handler parses its options, makes one library call and prints the result; heavy modules
 (encoders, torch, umap) are imported inside the handlers so ``crystalrep --help`` stays fast.
-The exploratory commands (probe, neighbours, cluster) live in :mod:`crystalrep.cli_explore`.
+The exploratory commands (probe, neighbours, cluster) live in :mod:`crystalrep.cli.explore`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from typing import Any
 
 from crystalrep.analysis.projections import PROJECTIONS
-from crystalrep.cli import _emit, _progress
+from crystalrep.cli.output import emit, fmt, ints, names, pair, parse_value, progress, records
 
 REQUIRED_INVARIANCES = ("rotation", "translation", "permutation", "supercell")
 _EMBED_FIELDS = ("encoder_id", "dataset", "n", "dim", "device", "seconds", "structures_per_second", "key", "cache_hit")
-
-
-def names(text: str, option: str) -> list[str]:
-    """Split a comma list (``a,b,c``); an empty list is a user error."""
-    out = [part.strip() for part in text.split(",") if part.strip()]
-    if not out:
-        raise ValueError(f"{option} needs at least one name, got {text!r}.")
-    return out
-
-
-def ints(text: str, option: str) -> list[int]:
-    """Parse ``5,10,25`` as integers (a user error otherwise)."""
-    try:
-        return [int(part) for part in names(text, option)]
-    except ValueError:
-        raise ValueError(f"{option} must be comma-separated integers, got {text!r}.") from None
-
-
-def parse_value(text: str) -> bool | int | float | str:
-    """``true``/``false`` -> bool, then int, then float, else the string itself."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
-
-
-def _pair(item: str, option: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip() or not value.strip():
-        raise ValueError(f"{option} takes key=value, got {item!r}.")
-    return key.strip(), value.strip()
-
-
-def records(frame: Any) -> list[dict[str, Any]]:
-    """DataFrame rows as plain JSON objects (numpy scalars unboxed, NaN as null)."""
-    return json.loads(frame.to_json(orient="records"))
-
-
-def fmt(x: Any, spec: str = ".3f") -> str:
-    """A number for a text table; NaN and None as ``-``."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return format(x, spec)
 
 
 def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
@@ -106,9 +57,6 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
     p.add_argument("--n-jobs", type=int, default=1)
     p.set_defaults(func=cmd_sweep)
 
-    from crystalrep.cli_explore import add_commands as add_explore_commands
-
-    add_explore_commands(subparsers, common_parent)
 
 
 def _dataset_encoder(p: argparse.ArgumentParser) -> None:
@@ -133,10 +81,10 @@ def cmd_embed(args: argparse.Namespace) -> None:
     rows = []
     for enc in encoders:
         _, meta = embed_dataset(dataset, enc, device=args.device, batch_size=args.batch_size, recompute=args.recompute,
-                                progress=_progress(f"embedding ({enc.name})", not args.quiet))
+                                progress=progress(f"embedding ({enc.name})", not args.quiet))
         row = {k: meta.get(k) for k in _EMBED_FIELDS}
         rows.append({"encoder": row.pop("encoder_id"), **row})
-    _emit(args, rows, "\n".join(_embed_line(r) for r in rows))
+    emit(args, rows, "\n".join(_embed_line(r) for r in rows))
 
 
 def cmd_check_invariance(args: argparse.Namespace) -> int:
@@ -154,7 +102,7 @@ def cmd_check_invariance(args: argparse.Namespace) -> int:
         passed = "yes" if row["passed"] else "NO" if row["passed"] is False else "n/a (expected non-zero)"
         lines.append(f"{name:12s} {row['max']:10.2e} {row['median']:10.2e}  {passed}")
     lines.append(f"FAILED: {', '.join(failed)}" if failed else "all invariances hold")
-    _emit(args, {**result, "failed": failed, "passed": not failed}, "\n".join(lines))
+    emit(args, {**result, "failed": failed, "passed": not failed}, "\n".join(lines))
     return 1 if failed else 0
 
 
@@ -166,14 +114,14 @@ def embedding(args: argparse.Namespace, dataset: Any = None) -> tuple[Any, Any, 
 
     encoder = get_encoder(args.encoder)
     dataset = dataset if dataset is not None else load_dataset(args.dataset)
-    X, meta = embed_dataset(dataset, encoder, progress=_progress(f"embedding ({encoder.name})", not args.quiet))
+    X, meta = embed_dataset(dataset, encoder, progress=progress(f"embedding ({encoder.name})", not args.quiet))
     return dataset, X, meta
 
 
 def cmd_project(args: argparse.Namespace) -> None:
     from crystalrep.analysis.projections import make_spec, project_cached
 
-    params = dict(_pair(item, "--param") for item in args.param)
+    params = dict(pair(item, "--param") for item in args.param)
     params = {k: parse_value(v) for k, v in params.items()}
     make_spec(args.method, params, args.seed)  # a bad --param fails before the embedding is computed
     dataset, X, meta = embedding(args)
@@ -188,7 +136,7 @@ def cmd_project(args: argparse.Namespace) -> None:
     text = (f"{proj.method} of {args.encoder} on {dataset.name} ({len(proj.coords)} rows): {shown}, seed {proj.seed}, "
             f"{fmt(proj.seconds, '.2f')} s ({'cache hit' if proj.from_cache else 'computed'})"
             + (f"\ncoordinates written to {args.out}" if args.out else ""))
-    _emit(args, payload, text)
+    emit(args, payload, text)
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -197,11 +145,11 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     seeds = ints(args.seeds, "--seeds")
     grid: dict[str, list[Any]] = {}
     for item in args.grid:
-        key, values = _pair(item, "--grid")
+        key, values = pair(item, "--grid")
         grid[key] = [parse_value(v) for v in names(values, "--grid")]
     dataset, X, meta = embedding(args)
     result = sweep(X, method=args.method, grid=grid, seeds=seeds, embedding_key=meta["key"], n_jobs=args.n_jobs,
-                   progress=_progress("projecting", not args.quiet))
+                   progress=progress("projecting", not args.quiet))
     table = result.table
     payload = {"method": result.method, "dataset": dataset.name, "encoder": args.encoder, "seeds": result.seeds,
                "grid": grid, "sample_size": result.sample_size, "k": result.k,
@@ -214,4 +162,4 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         lines.append("  ".join([*(f"{row[g]!s:>12s}" for g in grid), f"{fmt(row['trustworthiness']):>16s}",
                                 f"{fmt(row['stability'], '.4f'):>10s}", f"{fmt(row['knn_overlap']):>12s}",
                                 f"{fmt(row['seconds'], '.1f'):>8s}"]))
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crystalrep.analysis.projections import KIND as PROJECTIONS_KIND
 from crystalrep.analysis.projections import cache_key, make_spec
-from crystalrep.checklist_items import (
+from crystalrep.checklist.items import (
     Item,
     ablation_item,
     disjoint_item,

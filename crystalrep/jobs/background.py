@@ -3,12 +3,12 @@
 A task owns ``<home>/background/<key>/``: ``spec.json`` (argv, written before the start),
 ``pid.json`` (pid and its start time), ``stdout.txt``, ``log.txt`` (stderr: progress and errors)
 and ``exit.json`` (return code, written when the command ends). Each file has one writer and is
-written atomically, so a reader never sees half a state. Unlike :mod:`crystalrep.jobs` there is
+written atomically, so a reader never sees half a state. Unlike :mod:`crystalrep.jobs.pretraining` there is
 no heartbeat or resume: a task lasts seconds to minutes, writes its result into the store, and
 is simply started again if it died.
 
-The child runs ``python -m crystalrep.background <folder>``, which calls the same
-:func:`crystalrep.cli.main` as ``python -m crystalrep`` and then records its exit code: a
+The child runs ``python -m crystalrep.cli.task <folder>``, which calls the same
+:func:`crystalrep.cli.main.main` as ``python -m crystalrep`` and then records its exit code: a
 detached process's code is otherwise lost when the parent (a Streamlit server) restarts.
 """
 
@@ -19,23 +19,20 @@ import logging
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crystalrep import procs
-from crystalrep.jobs import read_json
-from crystalrep.store import atomic_write_json, crystalrep_home
+from crystalrep.jobs import procs
+from crystalrep.runs import TASK_KEY_RE, read_json, tasks_home
+from crystalrep.store import atomic_write_json
 
 __all__ = ["TaskState", "output", "start", "state", "task_dir"]
 
 log = logging.getLogger(__name__)
 
 STARTING_GRACE_S = 30.0  # spec written, pid not yet: the spawning process may be slow to return
-_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
 _FILES = ("pid.json", "exit.json", "stdout.txt", "log.txt")
 
 
@@ -65,9 +62,9 @@ class TaskState:
 
 def task_dir(key: str) -> Path:
     """Folder of a task: ``<crystalrep_home()>/background/<key>``; malformed keys raise ``ValueError``."""
-    if not isinstance(key, str) or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not TASK_KEY_RE.fullmatch(key):
         raise ValueError(f"{key!r} is not a valid task key (letters, digits, '_', '.', '-'; at most 120).")
-    return crystalrep_home() / "background" / key
+    return tasks_home() / key
 
 
 _start_ticks = procs.start_ticks
@@ -136,16 +133,10 @@ def start(argv: Sequence[str], *, key: str) -> None:
         for name in ("spec.json", *_FILES):
             (folder / name).unlink(missing_ok=True)
         atomic_write_json(folder / "spec.json", {"argv": argv, "key": key, "started": time.time()})
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(folder / "stdout.txt", "wb") as out, open(folder / "log.txt", "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "crystalrep.background", str(folder)],
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=folder, env=env,
-                                    start_new_session=True)
-        procs.adopt(proc)
-        atomic_write_json(folder / "pid.json", {"pid": proc.pid, "ticks": _start_ticks(proc.pid)})
-    log.info("task %s started as pid %d: crystalrep %s", key, proc.pid, " ".join(argv))
+            pid = procs.launch(["crystalrep.cli.task", str(folder)], cwd=folder, stdout=out, stderr=err)
+        atomic_write_json(folder / "pid.json", {"pid": pid, "ticks": _start_ticks(pid)})
+    log.info("task %s started as pid %d: crystalrep %s", key, pid, " ".join(argv))
 
 
 def stop(key: str, *, sig: int = signal.SIGTERM) -> bool:
@@ -162,26 +153,6 @@ def stop(key: str, *, sig: int = signal.SIGTERM) -> bool:
 
 def stop_all() -> list[str]:
     """Stop every running task under the current home (a test server's teardown); returns their keys."""
-    root = crystalrep_home() / "background"
+    root = tasks_home()
     keys = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return [key for key in keys if _KEY_RE.match(key) and stop(key)]
-
-
-def _run(folder: Path) -> int:
-    """Inside the child: run the CLI on the spec's argv and record its exit code."""
-    code = 1
-    try:
-        from crystalrep.cli import main
-
-        code = main(read_json(folder / "spec.json")["argv"])
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    finally:  # also on an unexpected exception, whose traceback Python then prints to log.txt
-        sys.stdout.flush()
-        sys.stderr.flush()
-        atomic_write_json(folder / "exit.json", {"returncode": code, "finished": time.time()})
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(_run(Path(sys.argv[1])))
+    return [key for key in keys if TASK_KEY_RE.fullmatch(key) and stop(key)]

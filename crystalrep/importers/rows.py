@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crystalrep.datasets import Dataset, DatasetError, PropertyInfo
-from crystalrep.importers_parse import Parsed, Progress, parse_all
+from crystalrep.importers.parse import Parsed, Progress, parse_all
 from crystalrep.structures import MAX_ATOMS
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The five checklist items, each read from the store's artifacts (see :mod:`crystalrep.checklist`).
+"""The five checklist items, each read from the store's artifacts (see :mod:`crystalrep.checklist.build`).
 
 Every function returns an :class:`Item` whose evidence rows hold plain JSON values (keys, values,
 file paths), so the checklist exports and re-imports unchanged.

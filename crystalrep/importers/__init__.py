@@ -1,0 +1,11 @@
+"""One ingestion path for every entry point (CLI, library, upload, zip, folder).
+
+:mod:`~crystalrep.importers.api` is the public face; readers turn a source into rows
+(:mod:`~crystalrep.importers.tabular`, :mod:`~crystalrep.importers.files`), which
+:mod:`~crystalrep.importers.parse` parses and :mod:`~crystalrep.importers.rows` turns into a dataset.
+"""
+
+from crystalrep.importers.api import import_and_save, import_path, import_upload, save_imported
+from crystalrep.importers.rows import ImportReport, Rejected
+
+__all__ = ["ImportReport", "Rejected", "import_and_save", "import_path", "import_upload", "save_imported"]
