@@ -16,7 +16,7 @@ from crystalrep.cli.main import main
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
 from crystalrep.jobs import background
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/projections.py"
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="no default dataset")

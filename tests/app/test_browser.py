@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_utils import (
+from tests.app.e2e_utils import (
     CHROMIUM_ARGS,
     ROOT,
     chromium_path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import with_californium
+from tests.conftest import with_californium
 from pymatgen.core import Structure
 from streamlit.testing.v1 import AppTest
 
@@ -17,7 +17,7 @@ from crystalrep.datasets import (
     save_dataset,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/probes.py"
 ENCODERS = ["magpie", "cgcnn-random"]

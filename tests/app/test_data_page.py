@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, PropertyInfo, default_dataset_dir, save_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 TIMEOUT = 60
 HAS_DEFAULT = (default_dataset_dir() / "meta.json").is_file()

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/lecture.py"
 HAS_DEFAULT = (default_dataset_dir() / "meta.json").is_file()

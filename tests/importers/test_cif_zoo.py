@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import shared_data_dir
+from tests.conftest import shared_data_dir
 
 from crystalrep.importers.api import import_path
 from crystalrep.structures import StructureError, read_structures

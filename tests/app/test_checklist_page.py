@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, load_dataset, save_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/checklist.py"
 ENCODERS = ["magpie", "cgcnn-random"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import with_californium
+from tests.conftest import with_californium
 from pymatgen.core import Lattice, Structure
 from streamlit.testing.v1 import AppTest
 
@@ -14,7 +14,7 @@ from crystalrep.analysis.retrieval import retrieval_report
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
 from crystalrep.embed import load_embedding
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/retrieval.py"
 ENCODERS = ["cgcnn-random", "magpie"]

@@ -15,7 +15,7 @@ from crystalrep.jobs.pretraining import DIED, create_job
 from crystalrep.runs import jobs_home, read_json
 from crystalrep.store import atomic_write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGE = "pages/pretraining.py"
 
