@@ -326,8 +326,8 @@ def datasets_home() -> Path:
 
 
 def default_dataset_dir() -> Path:
-    """The built-in default dataset shipped in the repository (``data/default``)."""
-    return Path(__file__).resolve().parents[1] / "data" / DEFAULT_NAME
+    """The built-in default dataset, shipped inside the package (``crystalrep/data/default``)."""
+    return Path(__file__).resolve().parent / "data" / DEFAULT_NAME
 
 
 def check_name(name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from crystalrep.analysis.sweeps import K, map_separation, trustworthiness
+from crystalrep.analysis.sweeps import K, map_separation, subsample, trustworthiness
 
 __all__ = ["MapScores", "score_map"]
 
@@ -41,12 +41,6 @@ class MapScores:
     label: str | None = None
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-
-
 def score_map(X: np.ndarray, coords: np.ndarray, *, labels: Any = None, label: str | None = None,
               metric: str = "euclidean", k: int = K, sample_size: int = 2000, seed: int = 0) -> MapScores:
     """Score a 2-D map ``coords`` of the embedding ``X``.
@@ -68,7 +62,7 @@ def score_map(X: np.ndarray, coords: np.ndarray, *, labels: Any = None, label: s
     X, coords = np.asarray(X), np.asarray(coords)
     if len(X) != len(coords) or len(X) < 3:
         raise ValueError(f"a map needs as many rows as its embedding (at least 3); got {len(X)} and {len(coords)}.")
-    rows = _sample(len(X), sample_size, seed)
+    rows = subsample(len(X), sample_size, seed)
     k = max(1, min(k, math.ceil(len(rows) / 2) - 1))
     trust = trustworthiness(X[rows], coords[rows], k=k, metric=metric)
     separation = float("nan") if labels is None else map_separation(coords, labels, seed=seed)

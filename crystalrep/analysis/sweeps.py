@@ -35,7 +35,12 @@ K = 10
 PROCESS_MIN_ROWS = 10_000
 
 
-def _sample(n: int, size: int, seed: int = 0) -> np.ndarray:
+def subsample(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted row indices of a fixed random subsample of ``size`` of ``n`` rows (all rows if fewer).
+
+    Every map score (trustworthiness, kNN overlap, separation, cluster silhouette) draws its rows
+    here, so the same seed scores the same rows everywhere.
+    """
     if n <= size:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
@@ -99,7 +104,7 @@ def map_separation(coords: np.ndarray, labels: Any, *, sample_size: int = 5000, 
         raise ValueError(f"{len(labels)} labels for {len(coords)} points.")
     keep = labels.notna().to_numpy()
     coords, codes = coords[keep], pd.factorize(labels[keep])[0]
-    rows = _sample(len(coords), sample_size, seed)
+    rows = subsample(len(coords), sample_size, seed)
     coords, codes = coords[rows], codes[rows]
     if not 2 <= len(np.unique(codes)) < len(coords):
         return float("nan")
@@ -222,7 +227,7 @@ def sweep(X: np.ndarray, *, method: str, grid: Mapping[str, Sequence[Any]], seed
     start = time.perf_counter()
     use = _use_processes(method, len(X), len(specs), n_jobs, processes)
     projections = _compute(X, specs, embedding_key, store, n_jobs, use, progress)
-    sample = _sample(len(X), trust_sample)
+    sample = subsample(len(X), trust_sample)
     k = _k(len(sample), K)
     reference = projections[0].coords
     rows, coords = [], {}
