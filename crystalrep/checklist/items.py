@@ -97,6 +97,8 @@ def corpus_of(name: str, encoder: Encoder) -> tuple[str, bool]:
         return text + (f", job {meta['job_id']}" if meta.get("job_id") else ""), True
     if name == "chgnet":
         return f"MPtrj via CHGNet {getattr(encoder, 'model_name', '0.3.0')} weights", True
+    if name == "sevennet":
+        return f"MPtrj via SevenNet {getattr(encoder, 'model_name', 'SevenNet-0')} weights (sevenn wheel)", True
     if name.startswith(RANDOM):
         return f"none: random initialisation (seed {getattr(encoder, 'seed', '?')}), never trained", True
     if encoder.weights_sha256() is None:

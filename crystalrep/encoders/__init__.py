@@ -1,6 +1,6 @@
 """Encoder registry: a name -> builder table; models and heavy packages load on first use.
 
-Names: ``cgcnn-random``, ``chgnet``, ``magpie``, ``soap`` and ``cgcnn@<checkpoint>`` where
+Names: ``cgcnn-random``, ``chgnet``, ``sevennet``, ``magpie``, ``soap`` and ``cgcnn@<checkpoint>`` where
 ``<checkpoint>`` is a checkpoint id (or unique prefix) under ``$CRYSTALREP_HOME/checkpoints``,
 a path to a checkpoint file, or a pretraining job: ``<job-id>`` (its last epoch) or
 ``<job-id>:<epoch>``.
@@ -38,6 +38,10 @@ def _magpie(**kwargs: Any) -> Encoder:
     return MagpieEncoder(**kwargs)
 
 
+def _sevennet(**kwargs: Any) -> Encoder:
+    from crystalrep.encoders.sevennet import SevenNetEncoder
+
+    return SevenNetEncoder(**kwargs)
 
 
 def _soap(**kwargs: Any) -> Encoder:
@@ -50,6 +54,7 @@ _BUILDERS: dict[str, Callable[..., Encoder]] = {
     "cgcnn-random": _cgcnn_random,
     "chgnet": _chgnet,
     "magpie": _magpie,
+    "sevennet": _sevennet,
     "soap": _soap,
 }
 
@@ -57,20 +62,27 @@ _SHORT = {
     "cgcnn-random": "CGCNN-style graph network, random weights (seed 0), 128-d",
     "chgnet": "frozen CHGNet 0.3.0 mean atom feature, 64-d",
     "magpie": "Magpie composition statistics (matminer), 132-d",
+    "sevennet": "frozen SevenNet-0 mean node feature after the last interaction block, 128-d",
     "soap": "SOAP averaged over sites, mu2-compressed, 210-d",
 }
 
 
 def available_encoders(*, include_checkpoints: bool = False) -> list[str]:
-    """Registered encoder names, optionally followed by ``cgcnn@<id>`` for stored checkpoints."""
+    """Registered encoder names, optionally followed by ``cgcnn@<id>`` for stored checkpoints.
+
+    A pretraining job is listed once, as ``cgcnn@<job-id>``: the checkpoint it published into the
+    store (whose meta names the job) is left out while the job's folder exists.
+    """
     names = list(_BUILDERS)
     if include_checkpoints:
         from crystalrep.checkpoint import list_checkpoints
         from crystalrep.encoders.cgcnn_encoder import CHECKPOINT_KIND
         from crystalrep.runs import jobs_with_checkpoints
 
-        names += [f"{CHECKPOINT_PREFIX}{row['id']}" for row in list_checkpoints(kind=CHECKPOINT_KIND)]
-        names += [f"{CHECKPOINT_PREFIX}{job_id}" for job_id in jobs_with_checkpoints()]
+        jobs = jobs_with_checkpoints()
+        names += [f"{CHECKPOINT_PREFIX}{row['id']}" for row in list_checkpoints(kind=CHECKPOINT_KIND)
+                  if (row.get("meta") or {}).get("job_id") not in jobs]
+        names += [f"{CHECKPOINT_PREFIX}{job_id}" for job_id in jobs]
     return names
 
 
@@ -107,13 +119,15 @@ def get_encoder(name: str, **kwargs: Any) -> Encoder:
         ValueError: If the name is unknown (the message lists the valid names).
         CheckpointError: If a ``cgcnn@`` checkpoint cannot be found or read.
     """
-    key = str(name).strip()
+    key = str(name).strip(" ")
+    valid = ", ".join([*_BUILDERS, f"{CHECKPOINT_PREFIX}<checkpoint-id>"])
+    if not key or not key.isprintable():  # a trailing newline or other control character never names one
+        raise ValueError(f"Unknown encoder {str(name)[:80]!r}; valid encoders are: {valid}.")
     if key.lower().startswith(CHECKPOINT_PREFIX):
         from crystalrep.encoders.cgcnn_encoder import CGCNNEncoder
 
         return CGCNNEncoder.from_checkpoint(resolve_checkpoint(key[len(CHECKPOINT_PREFIX):]))
     builder = _BUILDERS.get(key.lower())
     if builder is None:
-        valid = ", ".join([*_BUILDERS, f"{CHECKPOINT_PREFIX}<checkpoint-id>"])
-        raise ValueError(f"Unknown encoder {name!r}; valid encoders are: {valid}.")
+        raise ValueError(f"Unknown encoder {str(name)[:80]!r}; valid encoders are: {valid}.")
     return builder(**kwargs)
