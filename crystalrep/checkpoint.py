@@ -2,6 +2,10 @@
 
 A checkpoint is ``{format_version, kind, config, state_dict, meta}``; its id is the first 12 hex
 characters of the file's sha256, so the same weights always have the same name.
+
+Only regular files are read (never ``/proc``, ``/sys`` or ``/dev``, never more than
+``MAX_CHECKPOINT_BYTES``), and every refusal is one sentence: torch's own multi-line
+explanation of a refused pickle is replaced by what it means.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import enum
 import hashlib
 import io
 import logging
+import pickle
+import stat
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -40,6 +46,8 @@ FORMAT_VERSION = 1
 ID_LENGTH = 12
 SUFFIX = ".pt"
 _KEYS = ("format_version", "kind", "config", "state_dict", "meta")
+MAX_CHECKPOINT_BYTES = 4 * 1024**3
+_SYSTEM_ROOTS = ("proc", "sys", "dev")
 
 
 class CheckpointError(ValueError):
@@ -185,14 +193,15 @@ def load_checkpoint(
     import torch
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Checkpoint file {path} does not exist.")
-    data = path.read_bytes()
+    data = _read(path)
     try:
         payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused a class: nothing was run
+        raise CheckpointError(f"Checkpoint {_shown(path)} is corrupted or not a checkpoint (it holds Python "
+                              "objects, which are refused without running them).") from exc
     # torch.load raises many unrelated types on damaged input (zip, pickle, EOF, Runtime).
-    except Exception as exc:
-        raise CheckpointError(f"Checkpoint {path} is corrupted or not a checkpoint ({exc}).") from exc
+    except Exception as exc:  # noqa: BLE001 - third-party loader boundary, reported as one sentence
+        raise CheckpointError(f"Checkpoint {_shown(path)} is corrupted or not a checkpoint ({_first_line(exc)}).") from exc
     if not isinstance(payload, dict) or not set(_KEYS) <= set(payload):
         raise CheckpointError(f"Checkpoint {path} lacks the keys {', '.join(_KEYS)}.")
     if payload["format_version"] != FORMAT_VERSION:
@@ -211,6 +220,46 @@ def load_checkpoint(
         path=path,
         format_version=payload["format_version"],
     )
+
+
+def _shown(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else "…" + text[-119:]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:120]
+
+
+def checked_file(path: str | Path) -> Path:
+    """``path`` resolved, if it is a regular file of a sensible checkpoint size outside ``/proc``, ``/sys``, ``/dev``.
+
+    Raises:
+        CheckpointError: Otherwise (one sentence).
+    """
+    path = Path(path).expanduser()
+    try:
+        resolved = path.resolve(strict=True)
+        info = resolved.stat()
+    except (OSError, RuntimeError):
+        raise CheckpointError(f"Checkpoint file {_shown(path)} does not exist.") from None
+    if not stat.S_ISREG(info.st_mode) or resolved.parts[1:2] in [(root,) for root in _SYSTEM_ROOTS]:
+        raise CheckpointError(f"{_shown(path)} is not a regular file, so it is not read as a checkpoint.")
+    if info.st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"Checkpoint {_shown(path)} is larger than {MAX_CHECKPOINT_BYTES >> 30} GB; refused.")
+    return resolved
+
+
+def _read(path: Path) -> bytes:
+    resolved = checked_file(path)
+    try:
+        data = resolved.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"Checkpoint {_shown(path)} cannot be read ({exc.strerror or type(exc).__name__}).") from exc
+    if not data:
+        raise CheckpointError(f"Checkpoint {_shown(path)} is corrupted or not a checkpoint (the file is empty).")
+    return data
 
 
 def checkpoint_id(path: str | Path) -> str:
@@ -257,6 +306,7 @@ def find_checkpoint(ref: str | Path) -> Path:
     """
     candidate = Path(ref).expanduser()
     if candidate.is_file():
+        checked_file(candidate)
         return candidate
     ref = str(ref).strip().lower()
     folder = checkpoints_dir()
@@ -265,8 +315,8 @@ def find_checkpoint(ref: str | Path) -> Path:
     exact = folder / f"{ref[:ID_LENGTH]}{SUFFIX}"
     if len(ref) >= ID_LENGTH and exact.is_file():
         return exact
-    files = sorted(folder.rglob(f"*{SUFFIX}")) if folder.is_dir() else []
-    matches = {checkpoint_id(p): p for p in files if not p.name.startswith(".")}
+    files = _stored_files(folder)
+    matches = {checkpoint_id(p): p for p in files}
     hits = [p for cid, p in matches.items() if cid.startswith(ref)]
     if len(hits) != 1:
         found = "no" if not hits else "several"
@@ -287,10 +337,8 @@ def list_checkpoints(*, kind: str | None = None) -> list[dict[str, Any]]:
     if not folder.is_dir():
         return []
     rows = []
-    files = sorted(folder.rglob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted(_stored_files(folder), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in files:
-        if path.name.startswith("."):
-            continue
         try:
             ckpt = load_checkpoint(path, kind=kind)
         except CheckpointError as exc:
@@ -301,3 +349,21 @@ def list_checkpoints(*, kind: str | None = None) -> list[dict[str, Any]]:
              "meta": ckpt.meta}
         )
     return rows
+
+
+def _stored_files(folder: Path) -> list[Path]:
+    """Checkpoint files under the store folder: regular, not hidden, resolving inside it."""
+    if not folder.is_dir():
+        return []
+    root = folder.resolve()
+    out = []
+    for path in sorted(folder.rglob(f"*{SUFFIX}")):
+        if path.name.startswith("."):
+            continue
+        try:
+            checked = checked_file(path)
+        except CheckpointError:
+            continue
+        if checked.is_relative_to(root):
+            out.append(path)
+    return out

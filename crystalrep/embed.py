@@ -119,10 +119,11 @@ def embed_dataset(
     key = embedding_key(dataset, enc)
     if not recompute:
         cached = store.load_array(EMBEDDINGS_KIND, key)
-        if cached is not None:
+        if cached is not None and cached[0].shape == (len(dataset), enc.dim) and cached[0].dtype == np.float32:
             array, meta = cached
             logger.info("Embedding %s of %s: cache hit (%s)", enc.name, dataset.name, key)
             return array, {**meta, "cache_hit": True, "key": key}
+        recompute = cached is not None  # verified but of the wrong shape: replace it
     device_name = _device_name(enc, device)
     start = time.perf_counter()
     array = enc.embed_dataset(dataset, device=device_name, batch_size=batch_size, progress=progress)
@@ -147,7 +148,7 @@ def embed_dataset(
         "libraries": library_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    store.save_array(EMBEDDINGS_KIND, key, array, meta)
+    store.save_array(EMBEDDINGS_KIND, key, array, meta, replace=recompute)
     logger.info("Embedded %d crystals of %s with %s in %.1f s", len(dataset), dataset.name, enc.name, seconds)
     return array, {**meta, "cache_hit": False, "key": key}
 

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from crystalrep.store import crystalrep_home
+from crystalrep.store import crystalrep_home, inside
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 TASK_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,119}")
@@ -42,7 +42,7 @@ def job_dir(job_id: str) -> Path:
     """Folder of one existing job; raises ``ValueError`` when the id is malformed or unknown."""
     if not valid_job_id(job_id):
         raise ValueError(f"{str(job_id)[:80]!r} is not a valid job id.")
-    folder = jobs_home() / job_id
+    folder = inside(jobs_home(), jobs_home() / job_id)
     if not (folder / "spec.json").is_file():
         raise ValueError(f"no job with id {job_id!r} under {jobs_home()}.")
     return folder

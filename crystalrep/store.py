@@ -2,17 +2,26 @@
 
 Every artifact lives at ``<home>/<kind>/<key>/`` with its files and a ``manifest.json``
 that records each file's sha256. A file that no longer matches its manifest (truncated,
-edited) is treated as missing, so the caller recomputes it instead of reading garbage.
+edited), a manifest that is not a non-empty ``{file: sha256}`` object, or one that lacks a file
+the reader needs, is treated as missing, so the caller recomputes it instead of reading garbage.
+
+An artifact is written whole into a hidden folder beside its place and renamed into it in one
+step, so a reader (or a process killed mid-write) never sees half of one; when two processes
+write the same key, the first complete one stays.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +30,22 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+STALE_TEMP_S = 3600.0  # a hidden temp folder this old belongs to a writer that died
 
 
 def crystalrep_home() -> Path:
     """Return the store root: ``$CRYSTALREP_HOME`` or ``~/.cache/crystalrep``."""
     env = os.environ.get("CRYSTALREP_HOME")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "crystalrep"
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` if it resolves inside ``root`` (a symlink may not lead out), else ``ValueError``."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{path.name!r} leads outside {root.name}/ (a symbolic link?); refused.")
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -112,62 +131,163 @@ class Store:
 
     def path(self, kind: str, key: str) -> Path:
         """Folder of one artifact (it may not exist)."""
-        if not kind.isidentifier() or not key or "/" in key or key.startswith("."):
-            raise ValueError(f"invalid artifact address {kind!r}/{key!r}")
-        return self.root / kind / key
+        if not kind.isidentifier() or not key or "/" in key or key.startswith(".") or not key.isprintable():
+            raise ValueError(f"invalid artifact address {kind!r}/{key[:80]!r}")
+        return inside(self.root, self.root / kind / key)
 
-    def save_files(self, kind: str, key: str, files: dict[str, bytes]) -> Path:
-        """Write several files as one artifact; the manifest is written last."""
+    def save_files(self, kind: str, key: str, files: dict[str, bytes], *, replace: bool = False) -> Path:
+        """Write several files as one artifact, in one rename.
+
+        Args:
+            kind: Artifact kind (an identifier).
+            key: Artifact key.
+            files: File name -> content.
+            replace: Replace a verified artifact of the same key (else the existing one stays,
+                as when another process finished the same work first).
+
+        Returns:
+            The artifact folder.
+        """
         folder = self.path(kind, key)
-        manifest = {}
-        for name, data in files.items():
-            atomic_write_bytes(folder / name, data)
-            manifest[name] = hashlib.sha256(data).hexdigest()
-        atomic_write_json(folder / MANIFEST, manifest)
+        bad = [name for name in files if not _FILE.fullmatch(name) or name == MANIFEST]
+        if not files or bad:
+            raise ValueError(f"invalid artifact file names {bad or 'none'} for {kind}/{key}.")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(folder)
+        work = folder.with_name(f".{key}.{secrets.token_hex(6)}.tmp")
+        work.mkdir()
+        try:
+            manifest = {}
+            for name, data in files.items():
+                atomic_write_bytes(work / name, data)
+                manifest[name] = hashlib.sha256(data).hexdigest()
+            atomic_write_json(work / MANIFEST, manifest)
+            if (replace or self.verified(kind, key) is None) and folder.exists():
+                old = folder.with_name(f".{key}.{secrets.token_hex(6)}.old.tmp")
+                try:
+                    os.rename(folder, old)
+                except FileNotFoundError:
+                    pass
+            try:
+                os.rename(work, folder)
+            except OSError:
+                if self.verified(kind, key) is None:  # a racing writer left garbage, not a result
+                    raise
+                log.info("artifact %s/%s was written by another process first; keeping it", kind, key)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            for old in folder.parent.glob(f".{key}.*.old.tmp"):
+                shutil.rmtree(old, ignore_errors=True)
         return folder
 
-    def verified(self, kind: str, key: str) -> Path | None:
-        """Return the artifact folder if every file matches its manifest, else ``None``."""
-        folder = self.path(kind, key)
+    def _manifest(self, kind: str, key: str, required: Iterable[str]) -> dict[str, str] | None:
+        """The artifact's manifest if it is a well-formed, non-empty map naming every required file."""
         try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except (OSError, ValueError):
+            manifest = json.loads((self.path(kind, key) / MANIFEST).read_text())
+        except (OSError, ValueError, RecursionError):
+            return None
+        if (not isinstance(manifest, dict) or not manifest
+                or not all(isinstance(n, str) and _FILE.fullmatch(n) and n != MANIFEST for n in manifest)
+                or not all(isinstance(d, str) and _SHA256.fullmatch(d) for d in manifest.values())):
+            log.warning("artifact %s/%s: its manifest is malformed; rebuilding", kind, key)
+            return None
+        missing = set(required) - set(manifest)
+        if missing:
+            log.warning("artifact %s/%s: its manifest lacks %s; rebuilding", kind, key, ", ".join(sorted(missing)))
+            return None
+        return manifest
+
+    def verified(self, kind: str, key: str, *, required: Iterable[str] = ()) -> Path | None:
+        """Return the artifact folder if its manifest is well-formed and every file matches it, else ``None``.
+
+        Args:
+            kind: Artifact kind.
+            key: Artifact key.
+            required: Files the caller will read; a manifest without them does not verify.
+        """
+        folder = self.path(kind, key)
+        manifest = self._manifest(kind, key, required)
+        if manifest is None:
             return None
         for name, digest in manifest.items():
             file = folder / name
-            if not file.is_file() or sha256_file(file) != digest:
+            try:
+                ok = file.is_file() and sha256_file(file) == digest
+            except OSError:
+                ok = False
+            if not ok:
                 log.warning("artifact %s/%s: %s does not match its manifest; rebuilding", kind, key, name)
                 return None
         return folder
 
-    def save_array(self, kind: str, key: str, array: np.ndarray, meta: dict[str, Any]) -> Path:
-        """Store an array (``array.npy``) and its metadata (``meta.json``)."""
+    def load_files(self, kind: str, key: str, *, required: Iterable[str] = ()) -> dict[str, bytes] | None:
+        """Contents of a verified artifact, each file read once and checked against its manifest.
+
+        Returns ``None`` when the artifact is missing, damaged, or lacks a ``required`` file.
+        """
+        folder = self.path(kind, key)
+        manifest = self._manifest(kind, key, required)
+        if manifest is None:
+            return None
+        out = {}
+        for name, digest in manifest.items():
+            try:
+                data = (folder / name).read_bytes()
+            except OSError:
+                data = b""
+            if hashlib.sha256(data).hexdigest() != digest:
+                log.warning("artifact %s/%s: %s does not match its manifest; rebuilding", kind, key, name)
+                return None
+            out[name] = data
+        return out
+
+    def save_array(self, kind: str, key: str, array: np.ndarray, meta: dict[str, Any], *,
+                   replace: bool = False) -> Path:
+        """Store an array (``array.npy``) and its metadata (``meta.json``); see :meth:`save_files`."""
         buf = _npy_bytes(array)
         meta_bytes = (json.dumps(meta, indent=2, sort_keys=True, default=_plain) + "\n").encode()
-        return self.save_files(kind, key, {"array.npy": buf, "meta.json": meta_bytes})
+        return self.save_files(kind, key, {"array.npy": buf, "meta.json": meta_bytes}, replace=replace)
 
     def load_array(self, kind: str, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """Return ``(array, meta)`` of a verified artifact, or ``None`` if missing or corrupt."""
-        folder = self.verified(kind, key)
-        if folder is None:
+        files = self.load_files(kind, key, required=("array.npy", "meta.json"))
+        if files is None:
             return None
-        array = np.load(folder / "array.npy", allow_pickle=False)
-        meta = json.loads((folder / "meta.json").read_text())
+        try:
+            array = np.load(io.BytesIO(files["array.npy"]), allow_pickle=False)
+            meta = json.loads(files["meta.json"])
+        except (ValueError, OSError, EOFError, RecursionError) as exc:
+            log.warning("artifact %s/%s cannot be parsed (%s); rebuilding", kind, key, exc)
+            return None
+        if not isinstance(meta, dict):
+            log.warning("artifact %s/%s: its meta.json is not an object; rebuilding", kind, key)
+            return None
         return array, meta
 
     def keys(self, kind: str) -> list[str]:
-        """Keys of the artifacts of one kind (verified or not)."""
+        """Keys of the artifacts of one kind (verified or not; hidden temp folders and symlinks excluded)."""
         base = self.root / kind
-        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
     def delete(self, kind: str, key: str) -> None:
         """Remove one artifact if present."""
         shutil.rmtree(self.path(kind, key), ignore_errors=True)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
+def _remove_stale(folder: Path) -> None:
+    """Delete hidden temp folders of ``folder``'s key left by writers that died long ago."""
+    now = time.time()
+    for tmp in folder.parent.glob(f".{folder.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            continue
 
+
+def _npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     return buf.getvalue()

@@ -13,9 +13,9 @@ arrays (lattice rows are the cell vectors, so ``cart = frac @ lattice``) and ret
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
@@ -23,6 +23,7 @@ from pymatgen.core import Lattice, Structure
 Arrays: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray]
 Crystal: TypeAlias = Structure | Arrays
 Seed: TypeAlias = int | np.random.Generator | None
+C = TypeVar("C", Structure, Arrays)  # every transform returns the kind of crystal it was given
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,13 @@ def _unpack(crystal: Crystal) -> tuple[np.ndarray, np.ndarray, np.ndarray, Struc
     return np.asarray(lattice, float), np.asarray(numbers), np.asarray(frac, float), None
 
 
-def _pack(lattice: np.ndarray, numbers: np.ndarray, frac: np.ndarray, like: Structure | None) -> Crystal:
-    if like is None:
-        return lattice, numbers, frac
-    return Structure(Lattice(lattice), like.species, frac)
+def _pack(
+    lattice: np.ndarray, numbers: np.ndarray, frac: np.ndarray, like: C, species: Sequence[Any] | None = None
+) -> C:
+    """New arrays as the kind of ``like``: a Structure (``species``, default ``like``'s) or a tuple."""
+    if isinstance(like, Structure):
+        return Structure(Lattice(lattice), like.species if species is None else species, frac)
+    return lattice, numbers, frac
 
 
 def random_rotation_matrix(seed: Seed = None) -> np.ndarray:
@@ -67,14 +71,14 @@ def random_rotation_matrix(seed: Seed = None) -> np.ndarray:
     return q
 
 
-def random_rotation(crystal: Crystal, *, seed: Seed = None) -> Crystal:
+def random_rotation(crystal: C, *, seed: Seed = None) -> C:
     """Rotate the frame: the cell vectors turn, fractional coordinates stay."""
     lattice, numbers, frac, like = _unpack(crystal)
     rot = random_rotation_matrix(seed)
-    return _pack(lattice @ rot.T, numbers, frac, like)
+    return _pack(lattice @ rot.T, numbers, frac, crystal)
 
 
-def supercell(crystal: Crystal, factors: tuple[int, int, int]) -> Crystal:
+def supercell(crystal: C, factors: tuple[int, int, int]) -> C:
     """Repeat the cell ``factors`` times along a, b and c (sites ordered image by image)."""
     if len(factors) != 3 or any(int(f) < 1 for f in factors):
         raise ValueError(f"supercell factors must be three integers >= 1, got {factors!r}.")
@@ -83,46 +87,44 @@ def supercell(crystal: Crystal, factors: tuple[int, int, int]) -> Crystal:
     images = np.stack(np.meshgrid(*(np.arange(n) for n in f), indexing="ij"), -1).reshape(-1, 3)
     new_frac = ((frac[None, :, :] + images[:, None, :]) / f).reshape(-1, 3)
     new_numbers = np.tile(numbers, len(images))
-    if like is not None:
-        return Structure(Lattice(lattice * f[:, None]), list(like.species) * len(images), new_frac)
-    return lattice * f[:, None], new_numbers, new_frac
+    species = None if like is None else list(like.species) * len(images)
+    return _pack(lattice * f[:, None], new_numbers, new_frac, crystal, species)
 
 
-def random_supercell(crystal: Crystal, *, max_factor: int = 2, seed: Seed = None) -> Crystal:
+def random_supercell(crystal: C, *, max_factor: int = 2, seed: Seed = None) -> C:
     """A supercell with each factor drawn uniformly from 1..``max_factor``."""
     if max_factor < 1:
         raise ValueError(f"max_factor must be >= 1, got {max_factor}.")
     rng = np.random.default_rng(seed)
-    factors = tuple(int(x) for x in rng.integers(1, max_factor + 1, size=3))
-    return supercell(crystal, factors)  # type: ignore[arg-type]
+    a, b, c = (int(x) for x in rng.integers(1, max_factor + 1, size=3))
+    return supercell(crystal, (a, b, c))
 
 
-def perturb(crystal: Crystal, *, sigma: float = 0.05, seed: Seed = None) -> Crystal:
+def perturb(crystal: C, *, sigma: float = 0.05, seed: Seed = None) -> C:
     """Displace every atom by Gaussian noise of ``sigma`` Å per Cartesian component (thermal motion)."""
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0 Å, got {sigma}.")
     lattice, numbers, frac, like = _unpack(crystal)
     noise = np.random.default_rng(seed).normal(0.0, sigma, size=frac.shape)
-    return _pack(lattice, numbers, np.mod(frac + noise @ np.linalg.inv(lattice), 1.0), like)
+    return _pack(lattice, numbers, np.mod(frac + noise @ np.linalg.inv(lattice), 1.0), crystal)
 
 
-def origin_shift(crystal: Crystal, *, seed: Seed = None) -> Crystal:
+def origin_shift(crystal: C, *, seed: Seed = None) -> C:
     """Move the origin by a uniformly random fractional vector (all atoms shift together)."""
     lattice, numbers, frac, like = _unpack(crystal)
     shift = np.random.default_rng(seed).random(3)
-    return _pack(lattice, numbers, np.mod(frac + shift, 1.0), like)
+    return _pack(lattice, numbers, np.mod(frac + shift, 1.0), crystal)
 
 
-def permute(crystal: Crystal, *, seed: Seed = None) -> Crystal:
+def permute(crystal: C, *, seed: Seed = None) -> C:
     """Reorder the sites randomly (the same crystal listed in another order)."""
     lattice, numbers, frac, like = _unpack(crystal)
     order = np.random.default_rng(seed).permutation(len(numbers))
-    if like is not None:
-        return Structure(Lattice(lattice), [like.species[i] for i in order], frac[order])
-    return lattice, numbers[order], frac[order]
+    species = None if like is None else [like.species[i] for i in order]
+    return _pack(lattice, numbers[order], frac[order], crystal, species)
 
 
-def random_view(crystal: Crystal, *, config: AugmentConfig = AugmentConfig(), seed: Seed = None) -> Crystal:
+def random_view(crystal: C, *, config: AugmentConfig = AugmentConfig(), seed: Seed = None) -> C:
     """Compose the views enabled in ``config``: supercell, origin shift, perturbation, rotation."""
     rng = np.random.default_rng(seed)
     out = crystal

@@ -123,8 +123,31 @@ def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     payload = {"format_version": FORMAT_VERSION, "kind": "toy", "config": {}, "state_dict": {},
                "meta": {"obj": _Cfg()}}
     torch.save(payload, tmp_path / "m.pt")
-    with pytest.raises(CheckpointError, match="corrupted or not a checkpoint"):
+    with pytest.raises(CheckpointError, match="corrupted or not a checkpoint") as refused:
         load_checkpoint(tmp_path / "m.pt")
+    message = str(refused.value)  # one sentence, not torch's multi-line weights_only explanation
+    assert "\n" not in message and "Python objects" in message and "weights_only" not in message
+
+
+@pytest.mark.parametrize("path", ["/proc/self/mem", "/proc/self/environ", "/dev/zero", "/dev/null", "/sys/kernel/mm",
+                                  "."])
+def test_only_regular_files_are_read(path: str) -> None:
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    assert "\n" not in str(refused.value) and len(str(refused.value)) <= 300
+    with pytest.raises(CheckpointError):
+        find_checkpoint(path)
+
+
+def test_a_symlink_out_of_the_store_is_not_listed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.pt"
+    save_checkpoint(outside, kind="toy", config={}, state_dict=_model().state_dict())
+    checkpoints_dir().mkdir(parents=True)
+    (checkpoints_dir() / "link.pt").symlink_to(outside)
+    (checkpoints_dir() / "zero.pt").symlink_to("/dev/zero")
+    assert list_checkpoints() == []
+    with pytest.raises(CheckpointError, match="no checkpoints"):
+        find_checkpoint(checkpoint_id(outside))
 
 
 def test_missing_file(tmp_path: Path) -> None:

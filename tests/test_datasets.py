@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_registry_save_list_load_delete(tiny):
         load_dataset("tiny")
 
 
-@pytest.mark.parametrize("name", ["", "../x", "a/b", "x" * 65, "default"])
+@pytest.mark.parametrize("name", ["", "../x", "a/b", "x" * 65, "default", "DEFAULT", "Default", "abc\n", "default\n"])
 def test_bad_or_reserved_names(tiny, name):
     tiny.name = name
     with pytest.raises(DatasetError):
@@ -112,27 +113,31 @@ def test_duplicate_ids_rejected(tiny_structures):
 def test_corrupt_dataset_is_a_clear_error(tiny, tmp_path):
     tiny.save(tmp_path / "t")
     (tmp_path / "t" / "dataset.parquet").write_bytes(b"garbage")
-    with pytest.raises(DatasetError, match="cannot be read"):
+    with pytest.raises(DatasetError, match="does not match the sha256"):
         Dataset.load(tmp_path / "t")
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 def test_overwrite_failing_midway_leaves_the_old_dataset_intact(tiny, monkeypatch):
     save_dataset(tiny)
-    files = ("dataset.parquet", "meta.json")
-    before = {f: (dataset_dir("tiny") / f).read_bytes() for f in files}
+    before = _files(dataset_dir("tiny"))
     smaller = tiny.subset([0, 1])
 
     def disk_full(path, obj):
         raise OSError("disk full")
 
     with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
-        patch.setattr(datasets, "atomic_write_json", disk_full)  # after dataset.parquet is written
+        patch.setattr(datasets, "atomic_write_json", disk_full)  # after the new parquet is written
         save_dataset(smaller, overwrite=True)
-    assert {f: (dataset_dir("tiny") / f).read_bytes() for f in files} == before
     assert load_dataset("tiny").fingerprint == tiny.fingerprint
-    assert [p.name for p in datasets_home().iterdir()] == ["tiny"]  # the temporary folder is gone
+    assert [p.name for p in datasets_home().iterdir() if not p.name.startswith(".")] == ["tiny"]
     save_dataset(smaller, overwrite=True)
     assert len(load_dataset("tiny")) == 2
+    after = _files(dataset_dir("tiny"))  # the old version and the failed attempt's table are gone
+    assert len(before) == len(after) == 2 and "meta.json" in after and set(after) != set(before)
 
 
 def test_property_kind_follows_the_data(tiny_structures):
@@ -178,5 +183,140 @@ def test_saved_files_follow_the_umask(tiny, umask, mode):
         folder = save_dataset(tiny)
     finally:
         os.umask(previous)
-    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {"dataset.parquet": mode, "meta.json": mode}
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert sorted(modes) == [next(n for n in modes if n.endswith(".parquet")), "meta.json"]
+    assert set(modes.values()) == {mode}
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # a normal folder, not mkdtemp's 700
+
+
+def test_every_single_byte_flip_of_a_saved_table_is_refused(tiny):
+    folder = save_dataset(tiny)
+    parquet = next(folder.glob("dataset-*.parquet"))
+    good = parquet.read_bytes()
+    rng = np.random.default_rng(0)
+    for pos in rng.choice(len(good), size=40, replace=False):
+        bad = bytearray(good)
+        bad[pos] ^= 1 << int(rng.integers(8))
+        parquet.write_bytes(bytes(bad))
+        with pytest.raises(DatasetError, match="does not match the sha256"):
+            load_dataset("tiny")
+    parquet.write_bytes(good)
+    assert load_dataset("tiny").fingerprint == tiny.fingerprint
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"fingerprint": "0" * 64}, "does not match the counts and fingerprint"),
+    ({"n_structures": 4}, "does not match the counts and fingerprint"),
+    ({"n_structures": "5"}, "n_structures is not a count"),
+    ({"fingerprint": 7}, "fingerprint is not a sha256"),
+    ({"properties": {"energy": {"kind": 3}}}, "property 'energy' is malformed"),
+    ({"properties": []}, "properties are not a JSON object"),
+    ({"parquet": "../../etc/passwd"}, "parquet file name is malformed"),
+    ({"format_version": 9}, "format_version is 9"),
+])
+def test_edited_meta_is_refused(tiny, edit, message):
+    folder = save_dataset(tiny)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, **edit}))
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("tiny")
+
+
+@pytest.mark.parametrize("content", ["[]", "{}", "3", "garbage", "[" * 100_000, '{"format_version": 1}'])
+def test_a_meta_of_the_wrong_shape_breaks_only_its_dataset(tiny, content, capsys):
+    from crystalrep.cli.main import main
+
+    save_dataset(tiny)
+    other = tiny.subset([0, 1], name="other")
+    save_dataset(other)
+    (dataset_dir("tiny") / "meta.json").write_text(content)
+    with pytest.raises(DatasetError, match="^dataset 'tiny' (is broken|cannot be read)"):
+        load_dataset("tiny")
+    assert len(load_dataset("other")) == 2
+    rows = {r["name"]: r for r in list_datasets()}
+    assert rows["other"]["n_structures"] == 2 and "error" not in rows["other"]
+    assert rows["tiny"]["n_structures"] is None and rows["tiny"]["error"].startswith("dataset 'tiny'")
+    capsys.readouterr()
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "other" in out and "broken" in out.lower()
+
+
+def test_plain_and_pre_sha_layouts_still_load_and_are_upgraded_on_overwrite(tiny):
+    folder = tiny.save(datasets_home() / "tiny")  # the plain layout of the built-in dataset
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["parquet"] == "dataset.parquet" and len(meta["parquet_sha256"]) == 64
+    for key in ("parquet", "parquet_sha256"):  # as written before the sha256 was recorded
+        meta.pop(key)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    assert load_dataset("tiny").fingerprint == tiny.fingerprint
+    save_dataset(tiny.subset([0, 1]), overwrite=True)
+    assert [p.name for p in folder.iterdir() if p.suffix == ".parquet"] != ["dataset.parquet"]
+    assert len(load_dataset("tiny")) == 2
+
+
+def test_a_dataset_with_a_lattice_property_stays_readable(tiny):
+    """Imports before names were checked could store a property called ``lattice``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tiny.save(datasets_home() / "tiny")
+    tab = pq.read_table(folder / "dataset.parquet")
+    tab = pa.Table.from_arrays([*tab.columns[:-3], pa.array(["x"] * len(tiny)), *tab.columns[-3:]],
+                               names=[*tab.schema.names[:-3], "lattice", *datasets.STORAGE_COLUMNS])
+    pq.write_table(tab, folder / "dataset.parquet")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.pop("parquet_sha256")
+    meta["properties"]["lattice"] = {"name": "lattice", "unit": "", "description": "", "kind": "categorical"}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    ds = load_dataset("tiny")
+    assert ds.fingerprint == tiny.fingerprint and ds.table["source_lattice"].tolist() == ["x"] * len(tiny)
+    assert "source_lattice" in ds.properties and "lattice" not in ds.properties
+    with pytest.raises(DatasetError, match="clashes with a built-in column"):
+        Dataset.from_structures("x", ["a"], [tiny.structure(0)], properties={"frac": [1.0]})
+
+
+_WRITER = """
+import sys
+from crystalrep.datasets import load_dataset, save_dataset
+a = load_dataset("race")
+b = a.subset([0, 1])
+b.meta = {**b.meta, "version": "b"}
+for k in range(int(sys.argv[1])):
+    save_dataset(b if k % 2 == 0 else a, overwrite=True)
+print("done")
+"""
+
+
+@pytest.mark.slow
+def test_readers_see_one_version_whole_while_another_process_overwrites(tiny):
+    import subprocess
+    import sys
+
+    a = tiny.subset(range(len(tiny)), name="race")
+    a.meta = {**a.meta, "version": "a"}
+    save_dataset(a)
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, "20"], stdout=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        while writer.poll() is None:
+            ds = load_dataset("race")  # a mix would fail its fingerprint check and raise
+            seen.append((ds.meta["version"], len(ds)))
+    finally:
+        out, _ = writer.communicate(timeout=120)
+    assert out.strip() == "done" and writer.returncode == 0
+    assert set(seen) == {("a", 5), ("b", 2)}, seen  # both versions were read, each whole
+    print(f"{len(seen)} loads, {sum(v == 'b' for v, _ in seen)} of version b")
+    assert [p.name for p in dataset_dir("race").iterdir() if p.suffix == ".parquet"] == \
+        [json.loads((dataset_dir("race") / "meta.json").read_text())["parquet"]]
+
+
+def test_a_dataset_folder_leading_out_of_the_home_is_refused(tiny, tmp_path):
+    outside = tiny.save(tmp_path / "elsewhere")
+    datasets_home().mkdir(parents=True)
+    (datasets_home() / "tiny").symlink_to(outside)
+    for act in (lambda: load_dataset("tiny"), lambda: delete_dataset("tiny"), lambda: save_dataset(tiny, overwrite=True)):
+        with pytest.raises(DatasetError, match="leads outside"):
+            act()
+    assert "tiny" not in [d["name"] for d in list_datasets()]
+    assert sorted(p.name for p in outside.iterdir()) == ["dataset.parquet", "meta.json"]  # untouched

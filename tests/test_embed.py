@@ -147,3 +147,30 @@ def test_thread_count_is_restored_when_the_encoder_fails(tiny_structures: list[S
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_a_wrong_shaped_cache_hit_is_recomputed(tiny_dataset: Dataset, tmp_path) -> None:
+    store = Store(tmp_path)
+    key = embedding_key(tiny_dataset, "magpie")
+    store.save_array(EMBEDDINGS_KIND, key, np.zeros((7, 3), np.float32), {})  # verifies, but is not this embedding
+    X, meta = embed_dataset(tiny_dataset, "magpie", store=store)
+    assert X.shape[0] == len(tiny_dataset) and meta["cache_hit"] is False
+    assert store.load_array(EMBEDDINGS_KIND, key)[0].shape == X.shape
+
+
+def test_building_cgcnn_leaves_no_generated_file_in_the_temp_folder(tmp_path) -> None:
+    """torch-geometric writes a ``*_propagate_*.py`` per process into the temp folder; it is removed."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from crystalrep.encoders.cgcnn import build_cgcnn\n"
+              "from crystalrep.embed import embed_structures\n"
+              "from pymatgen.core import Lattice, Structure\n"
+              "build_cgcnn()\n"
+              "print(embed_structures([Structure(Lattice.cubic(3.0), ['Fe'], [[0, 0, 0]])], 'cgcnn-random').shape)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "(1, 128)"
+    assert [p.name for p in tmp_path.iterdir() if "propagate" in p.name] == []

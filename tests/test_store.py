@@ -73,3 +73,41 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path):
 def test_invalid_address_rejected(tmp_path):
     with pytest.raises(ValueError):
         Store(tmp_path).path("embeddings", "../escape")
+
+
+@pytest.mark.parametrize("manifest", ["{}", "[]", "garbage", '{"array.npy": 5}', '{"../x": "' + "0" * 64 + '"}',
+                                      '{"meta.json": "' + "0" * 64 + '"}'])
+def test_a_manifest_that_verifies_nothing_is_not_served(tmp_path, manifest):
+    store = Store(tmp_path)
+    folder = store.save_array("embeddings", "k", np.ones((3, 2), np.float32), {"n": 3})
+    raw = bytearray((folder / "array.npy").read_bytes())
+    raw[-1] ^= 0x40  # the array is damaged too: an empty manifest must not let it through
+    (folder / "array.npy").write_bytes(bytes(raw))
+    (folder / "manifest.json").write_text(manifest)
+    assert store.load_array("embeddings", "k") is None
+    assert store.verified("embeddings", "k", required=("array.npy",)) is None
+
+
+def test_the_first_complete_artifact_stays_unless_replaced(tmp_path):
+    store = Store(tmp_path)
+    store.save_array("embeddings", "k", np.zeros(2, np.float32), {"run": 1})
+    store.save_array("embeddings", "k", np.ones(2, np.float32), {"run": 2})  # another process, same key
+    assert store.load_array("embeddings", "k")[1] == {"run": 1}
+    store.save_array("embeddings", "k", np.ones(2, np.float32), {"run": 3}, replace=True)
+    assert store.load_array("embeddings", "k")[1] == {"run": 3}
+    assert [p.name for p in (tmp_path / "embeddings").iterdir()] == ["k"]  # no temp folder left
+
+
+def test_hidden_temp_folders_are_not_keys_and_stale_ones_are_removed(tmp_path):
+    import os
+
+    store = Store(tmp_path)
+    dead = tmp_path / "embeddings" / ".k.0123456789ab.tmp"
+    dead.mkdir(parents=True)
+    (dead / "array.npy").write_bytes(b"half")
+    assert store.keys("embeddings") == []
+    old = dead.stat().st_mtime - 2 * 3600
+    os.utime(dead, (old, old))
+    store.save_array("embeddings", "k", np.ones(2, np.float32), {})
+    assert sorted(p.name for p in (tmp_path / "embeddings").iterdir()) == ["k"]
+

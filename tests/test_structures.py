@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from crystalrep.limits import Limits
 from crystalrep.structures import (
     StructureError,
     detect_format,
     read_structure,
     read_structures,
+    text_from_bytes,
     validate_structure,
 )
 
@@ -158,7 +161,7 @@ def test_symmetry_expansion_is_counted_before_building(pymatgen_builds):
         text = str(CifWriter(rocksalt, symprec=0.1))  # 2 listed sites, 192 operations, 8 atoms
     message = _error("rocksalt.cif", text=text, max_atoms=6)
     _one_sentence(message, "rocksalt.cif")
-    assert "8 atoms exceed the limit of 6 per cell (2 listed sites expanded by symmetry)" in message
+    assert "8 atoms exceed the limit of 6 per cell (2 listed sites expanded by symmetry; CRYSTALREP_LIMIT_MAX_ATOMS)" in message
     assert pymatgen_builds == []
     assert len(read_structure("rocksalt.cif", text=text, max_atoms=8)) == 8
     assert pymatgen_builds == ["parse_structures"]
@@ -215,3 +218,21 @@ def test_cif_without_sites_says_so():
     message = _error("nosites.cif", text="data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n")
     _one_sentence(message, "nosites.cif")
     assert "no structure" in message
+
+
+def test_read_structure_parses_only_the_first_block(pymatgen_builds):
+    hostile = re.sub(r"_cell_length_a\s+\S+", "_cell_length_a 1e308", FE.to(fmt="cif"))
+    text = NACL.to(fmt="cif") + "\n" + hostile
+    assert "cell edge a = 1e+308 Å exceeds the limit of 1000 Å" in _error("two.cif", text=text)
+    pymatgen_builds.clear()
+    assert read_structure("two.cif", text=text).composition.reduced_formula == "NaCl"
+    assert pymatgen_builds == ["parse_structures"]
+
+
+def test_uploaded_bytes_are_inflated_within_the_limits():
+    raw = gzip.compress(NACL.to(fmt="cif").encode() + b" " * 5000)
+    assert len(raw) < 1000 and text_from_bytes("nacl.cif.gz", raw).startswith("# generated using pymatgen")
+    with pytest.raises(StructureError, match="inflates to more than 1,000 bytes"):
+        text_from_bytes("nacl.cif.gz", raw, limits=Limits(max_file_bytes=1000))
+    with pytest.raises(StructureError, match="is not a valid gzip file"):
+        text_from_bytes("nacl.cif.gz", raw[:40])

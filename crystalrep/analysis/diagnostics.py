@@ -32,7 +32,7 @@ Transform = Callable[..., "Structure"]
 
 def _supercell_222(crystal: Structure, *, seed: object = None) -> Structure:
     """The 2x2x2 supercell (eight times the atoms, same crystal); ``seed`` is unused."""
-    return transforms.supercell(crystal, (2, 2, 2))  # type: ignore[return-value]
+    return transforms.supercell(crystal, (2, 2, 2))
 
 
 # name -> (transform taking ``seed=``, expected to leave the embedding unchanged); the transforms
@@ -84,14 +84,13 @@ def invariance(
     rng = np.random.default_rng(seed)
     picked = sorted(rng.choice(len(structures), size=min(n, len(structures)), replace=False))
     sample = [structures[int(i)] for i in picked]
-    kw = {"device": device, "batch_size": batch_size}
-    base = encoder.embed_structures(sample, **kw).astype(np.float64)
+    base = encoder.embed_structures(sample, device=device, batch_size=batch_size).astype(np.float64)
     norms = np.maximum(np.linalg.norm(base, axis=1), np.finfo(np.float32).tiny)
     report: dict[str, Any] = {}
     for name in names:
         transform, expected = TRANSFORMS[name]
         moved = [transform(s, seed=np.random.default_rng([seed, k])) for k, s in enumerate(sample)]
-        changed = encoder.embed_structures(moved, **kw).astype(np.float64)
+        changed = encoder.embed_structures(moved, device=device, batch_size=batch_size).astype(np.float64)
         rel = np.linalg.norm(changed - base, axis=1) / norms
         worst = float(rel.max())
         report[name] = {

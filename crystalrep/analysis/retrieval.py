@@ -3,6 +3,7 @@
 Search is always exact and never done in a 2-D map: faiss flat indices (``IndexFlatIP`` on
 L2-normalised rows for cosine, ``IndexFlatL2`` for euclidean), or scikit-learn's brute-force
 ``NearestNeighbors`` when faiss is not installed. Distances are ``1 - cos`` or euclidean.
+Ties are broken by row index, so both backends return the same neighbours in the same order.
 """
 
 from __future__ import annotations
@@ -88,6 +89,46 @@ def _auto_search(X: np.ndarray, metric: str) -> Callable[[np.ndarray, int], tupl
         return _sklearn_search(X, metric)
 
 
+_TIE_RTOL = 1e-5  # backends' float32 distances to a tied pair differ by rounding; wider counts as tied
+TIE_RESOLUTION = 1e-6  # distances are reported on this grid (times the data scale): equal ones are ties
+
+
+def _tie_broken(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]], X: np.ndarray,
+                metric: str) -> Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]:
+    """Wrap a backend so results are ordered by (distance, row index), whichever backend ran.
+
+    Candidates are fetched until the k-th distance is clearly below the last one fetched (so every
+    row tied with the k-th is among them), their distances recomputed the same way (float64 from
+    the indexed float32 rows) and rounded to ``TIE_RESOLUTION`` of the data scale (1 for cosine,
+    the largest row norm for euclidean), then sorted by distance and, for equal distances, by row
+    index.
+    """
+    n = len(X)
+    unit = TIE_RESOLUTION * (1.0 if metric == "cosine" else max(float(np.linalg.norm(X, axis=1).max()), 1e-12))
+
+    def search_sorted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        fetch = min(n, k + 8)
+        while True:
+            dist, idx = search(Q, fetch)
+            edge = dist[:, k - 1].astype(np.float64)
+            if fetch >= n or np.all(dist[:, -1] > edge + _TIE_RTOL * (1.0 + np.abs(edge))):
+                break
+            fetch = min(n, 2 * fetch)
+        exact = np.empty(idx.shape, dtype=np.float32)
+        for start in range(0, len(Q), 256):  # bounded memory: 256 queries x candidates x dim at a time
+            part = slice(start, start + 256)
+            rows, q = X[idx[part]].astype(np.float64), Q[part].astype(np.float64)[:, None, :]
+            if metric == "cosine":
+                d = np.maximum(1.0 - (rows * q).sum(axis=2), 0.0)
+            else:
+                d = np.sqrt(((rows - q) ** 2).sum(axis=2))
+            exact[part] = np.round(d / unit) * unit
+        order = np.lexsort((idx, exact), axis=1)[:, :k]
+        return np.take_along_axis(exact, order, axis=1), np.take_along_axis(idx, order, axis=1).astype(np.int64)
+
+    return search_sorted
+
+
 BACKENDS: dict[str, Callable[[np.ndarray, str], Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]]] = {
     "auto": _auto_search,
     "faiss": _faiss_search,
@@ -101,6 +142,9 @@ class KnnIndex:
     Args:
         metric: ``"cosine"`` (rows L2-normalised, distance ``1 - cos``) or ``"euclidean"``.
         backend: ``"auto"`` (faiss when importable, else sklearn), ``"faiss"`` or ``"sklearn"``.
+
+    Neighbours come nearest first; rows at the same distance (float32) come in row-index order,
+    with both backends, so a tie at the k-th place always keeps the lower rows.
 
     Example:
         >>> index = KnnIndex(metric="cosine").fit(X)
@@ -135,7 +179,7 @@ class KnnIndex:
             raise ValueError("cannot index an empty embedding.")
         self.n_, self.dim_ = X.shape
         self._data = X
-        self._search = BACKENDS[self.backend](X, self.metric)
+        self._search = _tie_broken(BACKENDS[self.backend](X, self.metric), X, self.metric)
         return self
 
     def _check(self, k: int) -> None:

@@ -76,15 +76,17 @@ def _neighbours(X: np.ndarray, k: int, metric: str) -> np.ndarray:
 
 
 def knn_overlap(X: np.ndarray, Y: np.ndarray, *, k: int = K, metric: str = "euclidean") -> float:
-    """Mean fraction of each row's ``k`` nearest neighbours in ``X`` that are also among its ``k``
-    nearest in the map ``Y`` (1 = neighbourhoods kept; about k/n for a random map)."""
+    """Mean fraction of each row's ``k`` nearest neighbours in ``X`` kept among its ``k`` nearest in ``Y``.
+
+    1 means neighbourhoods are kept; a random map scores about k/n.
+    """
     k = min(k, len(X) - 1)
     full, flat = _neighbours(np.asarray(X), k, metric), _neighbours(np.asarray(Y), k, "euclidean")
     return float(np.mean([len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(full, flat, strict=True)]) / k)
 
 
 def trustworthiness(X: np.ndarray, Y: np.ndarray, *, k: int = K, metric: str = "euclidean") -> float:
-    """sklearn's trustworthiness of the map ``Y`` of ``X`` (1 = no false neighbours in 2-D)."""
+    """Trustworthiness (sklearn's) of the map ``Y`` of ``X`` (1 = no false neighbours in 2-D)."""
     from sklearn.manifold import trustworthiness as sk_trust
 
     return float(sk_trust(X, Y, n_neighbors=_k(len(X), k), metric=metric))

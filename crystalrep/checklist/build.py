@@ -16,6 +16,7 @@ provenance.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -95,7 +96,7 @@ class ViewRecord:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ViewRecord:
         """Inverse of :meth:`to_dict` (extra keys such as ``recorded`` are ignored)."""
-        fields = {k: values.get(k) for k in cls.__dataclass_fields__}
+        fields: dict[str, Any] = {k: values.get(k) for k in cls.__dataclass_fields__}
         clip = fields["clip"]
         fields["clip"] = None if clip is None else (float(clip[0]), float(clip[1]))
         fields["params"] = dict(fields["params"] or {})
@@ -160,7 +161,7 @@ class Checklist:
     store: str
     created: str
 
-    @property
+    @builtins.property  # the field ``property`` shadows the builtin inside this class body
     def passed(self) -> int:
         """Number of green items."""
         return sum(item.ok for item in self.items)

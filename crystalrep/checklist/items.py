@@ -85,6 +85,12 @@ def _by_key(keys: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _named(by_key: Mapping[str, str], meta: Mapping[str, Any]) -> str | None:
+    """The chosen encoder whose embedding ``meta`` was computed from, or None."""
+    key = meta.get("embedding_key")
+    return by_key.get(key) if isinstance(key, str) else None
+
+
 def corpus_of(name: str, encoder: Encoder) -> tuple[str, bool]:
     """What an encoder learned from, and whether that is fully recorded."""
     if name.startswith(PRETRAINED):
@@ -138,9 +144,9 @@ def encoders_item(store: Store, named: Mapping[str, Encoder], keys: Mapping[str,
 def projection_item(store: Store, keys: Mapping[str, str], ctx: Context) -> Item:
     """Item 2: a stored projection of a chosen embedding with method, params, seed and versions."""
     by_key = _by_key(keys)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for meta, path in read_metas(store, PROJECTIONS_KIND):
-        name = by_key.get(meta.get("embedding_key"))
+        name = _named(by_key, meta)
         if name is None:
             continue
         seed = meta.get("seed")
@@ -171,7 +177,7 @@ def projection_item(store: Store, keys: Mapping[str, str], ctx: Context) -> Item
 def view_item(store: Store, views: Sequence[tuple[Mapping[str, Any], Path]], ctx: Context) -> Item:
     """Item 3: a recorded map view of this dataset coloured by the property, with scale and clip."""
     prop = ctx["property"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for view, path in views[:MAX_ROWS]:
         clip = view.get("clip")
         rows.append({"encoder": view["encoder"], "method": view["method"], "seed": view["seed"],
@@ -201,9 +207,9 @@ def view_item(store: Store, views: Sequence[tuple[Mapping[str, Any], Path]], ctx
 def probe_rows(store: Store, keys: Mapping[str, str], prop: str | None) -> list[dict[str, Any]]:
     """Stored probes of ``prop`` through the embeddings in ``keys`` (encoder -> key), newest first."""
     by_key = _by_key(keys)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for meta, path in read_metas(store, PROBES_KIND):
-        name = by_key.get(meta.get("embedding_key"))
+        name = _named(by_key, meta)
         result = meta.get("result") if isinstance(meta.get("result"), dict) else {}
         if name is None or meta.get("property") != prop or not result:
             continue
@@ -216,6 +222,7 @@ def probe_rows(store: Store, keys: Mapping[str, str], prop: str | None) -> list[
 
 
 def num(x: Any) -> float | None:
+    """``x`` as a float, or None when it is not a number or is NaN (JSON-safe)."""
     try:
         value = float(x)
     except (TypeError, ValueError):

@@ -53,6 +53,7 @@ def _report_text(payload: dict[str, Any]) -> str:
 
 
 def cmd_data_import(args: argparse.Namespace) -> None:
+    """``crystalrep data import``: import a structure file or folder as a named dataset."""
     from crystalrep.importers.api import import_and_save
 
     report = import_and_save(args.path, name=args.name, overwrite=args.overwrite,
@@ -62,13 +63,17 @@ def cmd_data_import(args: argparse.Namespace) -> None:
 
 
 def cmd_data_list(args: argparse.Namespace) -> None:
+    """``crystalrep data list``: one line per stored dataset."""
     from crystalrep.datasets import list_datasets
 
     rows = list_datasets()
-    emit(args, rows, "\n".join(f"{r['name']:24s} {r['n_structures']:>7} {r['source']}" for r in rows) or "no datasets")
+    lines = [f"{r['name']:24s} {r['n_structures']:>7} {r['source']}" if "error" not in r
+             else f"{r['name']:24s} {'BROKEN':>7} {r['error']}" for r in rows]
+    emit(args, rows, "\n".join(lines) or "no datasets")
 
 
 def cmd_data_show(args: argparse.Namespace) -> None:
+    """``crystalrep data show``: a dataset's size, columns and provenance."""
     from crystalrep.datasets import load_dataset
 
     ds = load_dataset(args.name)
@@ -83,6 +88,7 @@ def cmd_data_show(args: argparse.Namespace) -> None:
 
 
 def cmd_data_delete(args: argparse.Namespace) -> None:
+    """``crystalrep data delete``: remove a stored dataset."""
     from crystalrep.datasets import delete_dataset
 
     delete_dataset(args.name)
@@ -90,6 +96,7 @@ def cmd_data_delete(args: argparse.Namespace) -> None:
 
 
 def cmd_data_build_default(args: argparse.Namespace) -> None:
+    """``crystalrep data build-default``: rebuild the built-in default dataset."""
     from crystalrep.sources.default import build_default
 
     ds = build_default(progress=progress("building", not args.quiet))
@@ -98,6 +105,7 @@ def cmd_data_build_default(args: argparse.Namespace) -> None:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> None:
+    """``crystalrep data fetch``: download a public benchmark and check its checksum."""
     from crystalrep.sources.fetch import fetch
 
     report = fetch(args.name, progress=progress("downloading", not args.quiet), mirror=args.mirror,

@@ -72,6 +72,7 @@ def _embed_line(r: dict[str, Any]) -> str:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
+    """``crystalrep embed``: embed a dataset with one or more encoders (cached)."""
     from crystalrep.datasets import load_dataset
     from crystalrep.embed import embed_dataset
     from crystalrep.encoders import get_encoder
@@ -88,6 +89,11 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def cmd_check_invariance(args: argparse.Namespace) -> int:
+    """``crystalrep check invariance``: embedding change under symmetry operations.
+
+    Returns:
+        Exit code: 1 if a required invariance fails, else 0.
+    """
     from crystalrep.analysis.diagnostics import invariance_for_dataset
     from crystalrep.datasets import load_dataset
     from crystalrep.encoders import get_encoder
@@ -119,10 +125,11 @@ def embedding(args: argparse.Namespace, dataset: Any = None) -> tuple[Any, Any, 
 
 
 def cmd_project(args: argparse.Namespace) -> None:
+    """``crystalrep project``: a cached 2-D map of an embedding, optionally written as CSV."""
     from crystalrep.analysis.projections import make_spec, project_cached
 
-    params = dict(pair(item, "--param") for item in args.param)
-    params = {k: parse_value(v) for k, v in params.items()}
+    raw = dict(pair(item, "--param") for item in args.param)
+    params = {k: parse_value(v) for k, v in raw.items()}
     make_spec(args.method, params, args.seed)  # a bad --param fails before the embedding is computed
     dataset, X, meta = embedding(args)
     proj = project_cached(X, meta["key"], method=args.method, params=params, seed=args.seed)
@@ -140,6 +147,7 @@ def cmd_project(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    """``crystalrep sweep``: trustworthiness and stability over a projection grid × seeds."""
     from crystalrep.analysis.sweeps import sweep
 
     seeds = ints(args.seeds, "--seeds")

@@ -56,6 +56,7 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
+    """``crystalrep probe``: ridge probes of a property through several encoders on the same folds."""
     from crystalrep.analysis.probes import compare, learning_curve
     from crystalrep.datasets import load_dataset
     from crystalrep.encoders import get_encoder
@@ -88,6 +89,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
 
 
 def cmd_neighbours(args: argparse.Namespace) -> None:
+    """``crystalrep neighbours``: the dataset crystals nearest to a query file."""
     from crystalrep.analysis.retrieval import neighbours_of, read_query
     from crystalrep.datasets import load_dataset
 
@@ -102,6 +104,7 @@ def cmd_neighbours(args: argparse.Namespace) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> None:
+    """``crystalrep cluster``: clusters and outliers of an embedding, compared with a label column."""
     from crystalrep.analysis import clusters
     from crystalrep.datasets import load_dataset
 

@@ -72,6 +72,11 @@ def parse_value(text: str) -> bool | int | float | str:
 
 
 def pair(item: str, option: str) -> tuple[str, str]:
+    """Split a ``key=value`` option value.
+
+    Raises:
+        ValueError: If the ``=`` or either side is missing.
+    """
     key, sep, value = item.partition("=")
     if not sep or not key.strip() or not value.strip():
         raise ValueError(f"{option} takes key=value, got {item!r}.")

@@ -132,6 +132,7 @@ def _publish(folder: Path) -> str | None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    """``crystalrep pretrain``: self-supervised pretraining of the cgcnn encoder, here or as a background job."""
     from crystalrep.jobs.pretraining import create_job, normalize_spec, start_job
     from crystalrep.runs import jobs_home, read_json
     from crystalrep.store import atomic_write_json
@@ -158,6 +159,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> None:
+    """``crystalrep jobs list``: one status line per background job."""
     from crystalrep.jobs.pretraining import list_jobs
 
     rows = list_jobs()
@@ -165,6 +167,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs_status(args: argparse.Namespace) -> None:
+    """``crystalrep jobs status``: the status of one job."""
     from crystalrep.jobs.pretraining import job_status
 
     status = job_status(args.job_id)
@@ -172,6 +175,7 @@ def cmd_jobs_status(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs_cancel(args: argparse.Namespace) -> None:
+    """``crystalrep jobs cancel``: stop one job."""
     from crystalrep.jobs.pretraining import cancel_job
 
     status = cancel_job(args.job_id)
@@ -179,6 +183,7 @@ def cmd_jobs_cancel(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs_resume(args: argparse.Namespace) -> None:
+    """``crystalrep jobs resume``: continue one job from its last checkpoint."""
     from crystalrep.jobs.pretraining import resume_job
 
     status = resume_job(args.job_id)

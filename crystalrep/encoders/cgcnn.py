@@ -1,23 +1,34 @@
 """CGCNN-style gated graph convolution (Xie & Grossman 2018) in torch-geometric.
 
 Element embedding -> Gaussian RBF of distances under a smooth cosine cutoff -> gated convolutions
-with residuals and LayerNorm (per atom, so a batch never changes a crystal's vector) -> mean
-pooling (a 2x2x2 supercell embeds like its cell) -> linear head.
+with residuals and LayerNorm (per atom, so a batch never changes a crystal's vector) -> a readout
+over atoms -> linear head. The readout is mean pooling (the default: a 2x2x2 supercell embeds like
+its cell) or Set2Set (Vinyals et al. 2016, as in MEGNet and CDSSL): attention weights are a softmax
+over the crystal's atoms, so a readout vector is a weighted mean and replicating every atom of the
+cell the same number of times leaves it unchanged too.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 from torch_geometric.nn import MessagePassing, global_mean_pool
+from torch_geometric.nn.aggr import Set2Set
+from typing_extensions import override
 
 __all__ = [
     "CGCNN",
     "MASK_TOKEN",
+    "READOUTS",
+    "SET2SET_STEPS",
     "CGCNNConfig",
     "GatedConv",
     "RadialBasis",
@@ -26,6 +37,8 @@ __all__ = [
 ]
 
 MASK_TOKEN = 0  # row 0 of the element table is never a real element: pretext tasks mask with it
+READOUTS: tuple[str, ...] = ("mean", "set2set")
+SET2SET_STEPS = 3  # LSTM processing steps of the Set2Set readout (MEGNet's choice)
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class CGCNNConfig:
         cutoff: Neighbour cutoff in Å (graphs are built with it, no neighbour cap).
         max_z: Largest atomic number in the element table.
         avg_neighbors: Constant that divides summed messages (keeps scales O(1), size-invariant).
+        readout: How atom features become one crystal vector, one of :data:`READOUTS`.
     """
 
     hidden: int = 128
@@ -49,6 +63,7 @@ class CGCNNConfig:
     cutoff: float = 6.0
     max_z: int = 100
     avg_neighbors: float = 32.0
+    readout: str = "mean"
 
     def __post_init__(self) -> None:
         for name in ("hidden", "out_dim", "n_layers", "n_rbf", "max_z"):
@@ -57,10 +72,14 @@ class CGCNNConfig:
                 raise ValueError(f"CGCNNConfig.{name} must be a positive integer, got {value!r}.")
         if not self.cutoff > 0 or not self.avg_neighbors > 0:
             raise ValueError("CGCNNConfig.cutoff and avg_neighbors must be positive.")
+        if self.readout not in READOUTS:
+            raise ValueError(f"CGCNNConfig.readout must be one of {', '.join(READOUTS)}, got {self.readout!r}.")
 
 
 class RadialBasis(nn.Module):
     """Gaussians on [0, cutoff] times a cosine envelope that reaches 0 (with zero slope) at cutoff."""
+
+    centers: Tensor  # a registered buffer
 
     def __init__(self, *, n_rbf: int, cutoff: float) -> None:
         super().__init__()
@@ -79,6 +98,19 @@ class RadialBasis(nn.Module):
         return torch.exp(-self.gamma * (distance[:, None] - self.centers) ** 2)
 
 
+def _drop_generated_source(cls: type) -> None:
+    """Delete the ``<module>_<Class>_propagate_*.py`` file torch-geometric wrote for ``cls``.
+
+    PyG renders its ``propagate`` template into the system temp folder with ``delete=False`` and
+    imports it once per process (``torch_geometric.template.module_from_template``); the loaded
+    module no longer needs the file, which would otherwise stay behind after every process.
+    """
+    for suffix in ("_propagate", "_edge_updater"):
+        source = getattr(sys.modules.get(f"{cls.__module__}_{cls.__name__}{suffix}"), "__file__", None)
+        if source and Path(source).parent == Path(tempfile.gettempdir()):
+            Path(source).unlink(missing_ok=True)
+
+
 class GatedConv(MessagePassing):
     """``x_i <- LayerNorm(x_i + sum_j w(d_ij) sigmoid(W_f z_ij) * softplus(W_s z_ij) / k)``.
 
@@ -90,6 +122,7 @@ class GatedConv(MessagePassing):
 
     def __init__(self, *, channels: int, edge_dim: int, avg_neighbors: float) -> None:
         super().__init__(aggr="add", flow="target_to_source")
+        _drop_generated_source(type(self))
         self.channels = channels
         self.edge_dim = edge_dim
         self.scale = 1.0 / float(avg_neighbors)
@@ -111,6 +144,7 @@ class GatedConv(MessagePassing):
         )
         return self.norm(x + self.scale * summed)
 
+    @override
     def message(self, centre_i: Tensor, neighbor_j: Tensor, edge: Tensor, weight: Tensor) -> Tensor:
         gate, core = (centre_i + neighbor_j + edge).chunk(2, dim=-1)
         return weight[:, None] * torch.sigmoid(gate) * F.softplus(core)
@@ -136,13 +170,17 @@ class CGCNN(nn.Module):
             GatedConv(channels=cfg.hidden, edge_dim=cfg.n_rbf, avg_neighbors=cfg.avg_neighbors)
             for _ in range(cfg.n_layers)
         )
-        self.head = nn.Linear(cfg.hidden, cfg.out_dim)
+        # built after the convolutions, so a seed gives the same convolution weights for every readout
+        self.set2set = Set2Set(cfg.hidden, SET2SET_STEPS) if cfg.readout == "set2set" else None
+        self.head = nn.Linear(2 * cfg.hidden if self.set2set is not None else cfg.hidden, cfg.out_dim)
 
     def reset_parameters(self) -> None:
         """Re-initialise every weight (uses torch's global RNG; seed it first)."""
         self.embedding.reset_parameters()
         for conv in self.convs:
-            conv.reset_parameters()
+            cast(GatedConv, conv).reset_parameters()
+        if self.set2set is not None:
+            self.set2set.reset_parameters()
         self.head.reset_parameters()
 
     def encode_nodes(self, batch) -> Tensor:  # noqa: ANN001 - torch_geometric Batch or Data
@@ -159,18 +197,21 @@ class CGCNN(nn.Module):
         return x
 
     def forward(self, batch) -> Tensor:  # noqa: ANN001 - torch_geometric Batch or Data
-        """Crystal embeddings ``[n_crystals, out_dim]`` (mean over atoms, then the head)."""
+        """Crystal embeddings ``[n_crystals, out_dim]`` (the readout over atoms, then the head)."""
         x = self.encode_nodes(batch)
         index = getattr(batch, "batch", None)
         if index is None:
             index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        return self.head(global_mean_pool(x, index))
+        if self.set2set is None:
+            return self.head(global_mean_pool(x, index))
+        n_crystals = int(getattr(batch, "num_graphs", 0) or (int(index.max()) + 1 if index.numel() else 0))
+        return self.head(self.set2set(x, index, dim_size=n_crystals))
 
     def __repr__(self) -> str:
         cfg = self.config
         return (
             f"{type(self).__name__}(hidden={cfg.hidden}, out_dim={cfg.out_dim}, "
-            f"layers={cfg.n_layers}, rbf={cfg.n_rbf}, cutoff={cfg.cutoff})"
+            f"layers={cfg.n_layers}, rbf={cfg.n_rbf}, cutoff={cfg.cutoff}, readout={cfg.readout})"
         )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
 from crystalrep.encoders.base import Encoder, Progress, batch_ranges, state_dict_sha256
 
@@ -25,13 +26,14 @@ _RANDOM_DESCRIPTION = (
     "CGCNN-style gated graph convolution (Xie & Grossman 2018), randomly initialised with seed "
     "{seed} and never trained: the random-init baseline. Element embedding, Gaussian distance "
     "expansion under a cosine cutoff at {cutoff} Å (all neighbours, no cap), {layers} gated "
-    "convolutions with residuals and LayerNorm, mean pooling over atoms, {dim}-d linear head."
+    "convolutions with residuals and LayerNorm, {pooling} over atoms, {dim}-d linear head."
 )
 _CKPT_DESCRIPTION = (
     "CGCNN-style encoder loaded from checkpoint {ckpt} (kind 'cgcnn'); {meta}. Same architecture "
-    "as cgcnn-random: cosine cutoff at {cutoff} Å, {layers} gated convolutions, mean pooling, "
+    "as cgcnn-random: cosine cutoff at {cutoff} Å, {layers} gated convolutions, {pooling}, "
     "{dim}-d output."
 )
+_POOLING = {"mean": "mean pooling", "set2set": "a Set2Set readout (softmax attention, 3 steps)"}
 
 
 class CGCNNEncoder(Encoder):
@@ -66,8 +68,10 @@ class CGCNNEncoder(Encoder):
 
         cfg = CGCNNConfig(**config)
         name = "cgcnn-random" if seed == 0 and not config else f"cgcnn-random-s{seed}"
+        if cfg.readout != "mean":
+            name = f"cgcnn-{cfg.readout}-random-s{seed}"
         text = _RANDOM_DESCRIPTION.format(
-            seed=seed, cutoff=cfg.cutoff, layers=cfg.n_layers, dim=cfg.out_dim
+            seed=seed, cutoff=cfg.cutoff, layers=cfg.n_layers, dim=cfg.out_dim, pooling=_POOLING[cfg.readout]
         )
         encoder = cls(build_cgcnn(cfg, seed=seed), name=name, description=text)
         encoder.seed = seed
@@ -93,28 +97,34 @@ class CGCNNEncoder(Encoder):
         cfg = model.config
         text = _CKPT_DESCRIPTION.format(
             ckpt=ckpt.id, meta=meta or "no training metadata", cutoff=cfg.cutoff,
-            layers=cfg.n_layers, dim=cfg.out_dim,
+            layers=cfg.n_layers, dim=cfg.out_dim, pooling=_POOLING[cfg.readout],
         )
         encoder = cls(model, name=f"cgcnn@{ckpt.id}", description=text, weights_sha256=ckpt.sha256)
         encoder.checkpoint_meta = ckpt.meta
         return encoder
 
     @property
+    @override
     def dim(self) -> int:
         return int(self.model.config.out_dim)
 
     @property
+    @override
     def config(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {"model": asdict(self.model.config), "graph": {"cutoff": self.model.config.cutoff,
-                                                              "max_neighbors": None}}
+        model = asdict(self.model.config)
+        if model["readout"] == "mean":  # absent for mean pooling: keys made before the option stay valid
+            del model["readout"]
+        return {"model": model, "graph": {"cutoff": self.model.config.cutoff, "max_neighbors": None}}
 
+    @override
     def weights_sha256(self) -> str:
         if self._weights_sha256 is None:
             self._weights_sha256 = state_dict_sha256(self.model.state_dict())
         return self._weights_sha256
 
+    @override
     def code_versions(self) -> dict[str, str]:
         return {"encoder": self.version, "graphs": "1"}
 
@@ -144,7 +154,12 @@ class CGCNNEncoder(Encoder):
         from crystalrep.device import resolve_device
 
         get = graphs if callable(graphs) else graphs.__getitem__
-        total = len(graphs) if n is None else n
+        if n is not None:
+            total = n
+        elif callable(graphs):
+            raise TypeError("embed_graphs needs n when graphs is a callable.")
+        else:
+            total = len(graphs)
         torch_device = resolve_device(device)
         self.model.to(torch_device)
         out = np.empty((total, self.dim), dtype=np.float32)
@@ -157,6 +172,7 @@ class CGCNNEncoder(Encoder):
         self.last_run_info = {"device": str(torch_device)}
         return out
 
+    @override
     def embed_structures(
         self,
         structures: Sequence[Structure],
@@ -173,6 +189,7 @@ class CGCNNEncoder(Encoder):
             device=device, batch_size=batch_size, progress=progress,
         )
 
+    @override
     def embed_dataset(
         self,
         dataset: Dataset,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
 from crystalrep.encoders.base import Encoder, Progress, batch_ranges
 
@@ -70,18 +71,22 @@ class CHGNetEncoder(Encoder):
         self._sha256: str | None = None
 
     @property
+    @override
     def dim(self) -> int:
         return DIM
 
     @property
+    @override
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "pooling": "sum/n_atoms", "task": "e"}
 
+    @override
     def weights_sha256(self) -> str:
         if self._sha256 is None:
             self._sha256 = hashlib.sha256(weights_file(self.model_name).read_bytes()).hexdigest()
         return self._sha256
 
+    @override
     def code_versions(self) -> dict[str, str]:
         return {"encoder": self.version, "chgnet": package_version("chgnet")}
 
@@ -99,6 +104,7 @@ class CHGNetEncoder(Encoder):
             self._model = model.eval()
         return self._model.to(device)
 
+    @override
     def embed_structures(
         self,
         structures: Sequence[Structure],
@@ -109,6 +115,7 @@ class CHGNetEncoder(Encoder):
     ) -> np.ndarray:
         return self._embed(lambda i: _arrays(structures[i]), len(structures), device, batch_size, progress)
 
+    @override
     def embed_dataset(
         self,
         dataset: Dataset,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
 from crystalrep.encoders.base import Encoder, Progress, batch_ranges
 
@@ -67,7 +68,8 @@ class SevenNetEncoder(Encoder):
 
     Args:
         stand_ins: Read Po, At, Rn, Fr and Ra (absent from SevenNet-0's training set) as Te, I,
-            Xe, Cs and Ba, and list the affected rows in ``last_run_info``; if False, refuse them.
+            Xe, Cs and Ba, and list the affected rows in ``last_run_info``. Off by default: such a
+            vector would describe another element, so those crystals are refused unless asked for.
     """
 
     name = "sevennet"
@@ -79,31 +81,35 @@ class SevenNetEncoder(Encoder):
         "block, before the energy readout, averaged over the atoms of the cell, so a supercell "
         "embeds like its primitive cell. Graph: every neighbour within 5 Å (SevenNet's cutoff). "
         "Forward pass under inference mode, no energy, forces or stress. SevenNet-0 knows 89 "
-        "elements: Po, At, Rn, Fr and Ra are read as Te, I, Xe, Cs and Ba (the rows are listed in "
-        "the run metadata); elements beyond Pu are refused."
+        "elements: crystals with Po, At, Rn, Fr or Ra are refused (stand_ins=True reads them as Te, I, "
+        "Xe, Cs and Ba and lists the rows in the run metadata); elements beyond Pu are refused."
     )
 
-    def __init__(self, *, stand_ins: bool = True) -> None:
+    def __init__(self, *, stand_ins: bool = False) -> None:
         super().__init__()
         self.stand_ins = stand_ins
         self._model: AtomGraphSequential | None = None
         self._sha256: str | None = None
 
     @property
+    @override
     def dim(self) -> int:
         return DIM
 
     @property
+    @override
     def config(self) -> dict[str, Any]:
         stand_ins = {str(k): v for k, v in STAND_INS.items()} if self.stand_ins else {}
         return {"model": MODEL_NAME, "cutoff": 5.0, "layer": f"before {READOUT}", "pooling": "mean",
                 "stand_ins": stand_ins}
 
+    @override
     def weights_sha256(self) -> str:
         if self._sha256 is None:
             self._sha256 = hashlib.sha256(checkpoint_file().read_bytes()).hexdigest()
         return self._sha256
 
+    @override
     def code_versions(self) -> dict[str, str]:
         return {"encoder": self.version, "sevenn": metadata.version("sevenn"), "e3nn": metadata.version("e3nn")}
 
@@ -122,6 +128,7 @@ class SevenNetEncoder(Encoder):
             logger.info("Loaded SevenNet-0 from %s", path)
         return self._model.to(device)
 
+    @override
     def embed_structures(
         self,
         structures: Sequence[Structure],
@@ -132,6 +139,7 @@ class SevenNetEncoder(Encoder):
     ) -> np.ndarray:
         return self._embed(lambda i: _arrays(structures[i]), len(structures), device, batch_size, progress)
 
+    @override
     def embed_dataset(
         self,
         dataset: Dataset,
@@ -156,6 +164,8 @@ class SevenNetEncoder(Encoder):
             return out
         model = self.load(str(torch_device))
         stand_ins = STAND_INS if self.stand_ins else {}
+        if model.type_map is None:  # SevenNet-0 always maps its elements; load() built it
+            raise RuntimeError(f"Unexpected SevenNet-0 layout in sevenn {metadata.version('sevenn')}.")
         allowed = set(model.type_map) | set(stand_ins)
         lookup = np.arange(max(allowed) + 1)
         lookup[list(stand_ins)] = list(stand_ins.values())

@@ -1,8 +1,10 @@
-"""One ingestion path for every entry point (CLI, library, upload, zip, folder).
+"""One bounded ingestion path for every entry point (CLI, library, upload, zip, folder).
 
 :mod:`~crystalrep.importers.api` is the public face; readers turn a source into rows
-(:mod:`~crystalrep.importers.tabular`, :mod:`~crystalrep.importers.files`), which
+(:mod:`~crystalrep.importers.tabular`, :mod:`~crystalrep.importers.files`,
+:mod:`~crystalrep.importers.extxyz`, :mod:`~crystalrep.importers.archive` for zips), which
 :mod:`~crystalrep.importers.parse` parses and :mod:`~crystalrep.importers.rows` turns into a dataset.
+Every read goes through :mod:`~crystalrep.importers.bounded`, within :mod:`crystalrep.limits`.
 """
 
 from crystalrep.importers.api import import_and_save, import_path, import_upload, save_imported

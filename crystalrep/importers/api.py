@@ -3,28 +3,32 @@
 Formats, detected from the path: CSV with a ``cif`` column (CDVAE / MP-20), a folder of
 CIF/POSCAR files with an optional metadata CSV, extxyz, matbench JSON (``.json[.gz]``), and a
 single CIF (each data block a row) or POSCAR. Rows that fail are skipped and reported as
-:class:`Rejected`; the import only fails (:class:`DatasetError`) when no row is valid.
+:class:`Rejected`; the import only fails (:class:`DatasetError`) when no row is valid, or when a
+source is over a limit of :mod:`crystalrep.limits` (one sentence naming the file and the limit).
+
+A zip upload is unpacked by :mod:`crystalrep.importers.archive`, member by member within limits.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from crystalrep.datasets import (
-    DEFAULT_NAME,
     Dataset,
     DatasetError,
     PropertyInfo,
     check_name,
-    dataset_dir,
+    dataset_exists,
+    is_reserved,
     save_dataset,
 )
-from crystalrep.importers.files import extxyz_rows, file_kind, folder_rows, structure_file_rows
+from crystalrep.importers.archive import extract_zip
+from crystalrep.importers.bounded import TABLE, clip, limits, refusal, shown
+from crystalrep.importers.extxyz import extxyz_rows
+from crystalrep.importers.files import file_kind, folder_rows, structure_file_rows
 from crystalrep.importers.parse import Progress
 from crystalrep.importers.rows import ImportReport, Rejected, Rows, build_report
 from crystalrep.importers.tabular import csv_rows, json_rows
@@ -36,8 +40,6 @@ __all__ = ["ImportReport", "Rejected", "check_target", "detect_format", "import_
 
 log = logging.getLogger(__name__)
 
-MAX_ZIP_MEMBERS = 20_000
-MAX_ZIP_BYTES = 200 * 1024 * 1024
 
 READERS: dict[str, Callable[..., Rows]] = {
     "csv": csv_rows,
@@ -67,10 +69,14 @@ def detect_format(path: str | Path) -> str:
 
 
 def check_target(name: str, *, overwrite: bool = False) -> None:
-    """Raise :class:`DatasetError` unless ``name`` is a valid, writable dataset name."""
-    if check_name(name) == DEFAULT_NAME:
+    """Raise :class:`DatasetError` unless ``name`` is a valid, writable dataset name.
+
+    ``default`` is reserved in any letter case; a folder left by an import killed before it
+    committed does not count as an existing dataset.
+    """
+    if is_reserved(check_name(name)):
         raise DatasetError("the name 'default' is reserved for the built-in dataset.")
-    if dataset_dir(name).exists() and not overwrite:
+    if dataset_exists(name) and not overwrite:
         raise DatasetError(f"dataset {name!r} already exists; choose another name or overwrite it.")
 
 
@@ -79,10 +85,11 @@ def _import(path: Path, *, name: str, max_atoms: int, progress: Progress | None,
             property_info: dict[str, PropertyInfo] | None, pre_rejected: list[Rejected]) -> ImportReport:
     check_name(name)
     if not path.exists():
-        raise DatasetError(f"{path} does not exist.")
+        raise DatasetError(clip(f"{shown(str(path))} does not exist."))
     fmt = detect_format(path)
     src = source or str(path.resolve())
-    rows = READERS[fmt](path, source=src)
+    options = {"max_atoms": max_atoms} if fmt in ("extxyz", "folder") else {}
+    rows = READERS[fmt](path, source=src, **options)
     rows.rejected[:0] = pre_rejected
     meta = {"source": src, "license": license, "description": description}
     return build_report(rows, name=name, max_atoms=max_atoms, workers=workers, progress=progress,
@@ -116,66 +123,25 @@ def import_path(path: str | Path, *, name: str, max_atoms: int = MAX_ATOMS, prog
                    property_info=property_info, pre_rejected=[])
 
 
-def _safe_member(name: str) -> PurePosixPath | None:
-    """The relative path of a zip member, or None if it would leave the target folder."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        return None
-    return path
-
-
-def _extract_zip(filename: str, data: bytes, dest: Path) -> tuple[Path, list[Rejected]]:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise DatasetError(f"{filename}: is not a valid zip archive.") from exc
-    members = [m for m in archive.infolist() if not m.is_dir()]
-    if len(members) > MAX_ZIP_MEMBERS:
-        raise DatasetError(f"{filename}: holds {len(members):,} files; the limit is {MAX_ZIP_MEMBERS:,}.")
-    total = sum(m.file_size for m in members)
-    if total > MAX_ZIP_BYTES:
-        raise DatasetError(f"{filename}: unpacks to {total / 2**20:,.0f} MB; the limit is {MAX_ZIP_BYTES // 2**20} MB.")
-    rejected: list[Rejected] = []
-    for member in members:
-        rel = _safe_member(member.filename)
-        if rel is None:
-            rejected.append(Rejected(member.filename, "its path leaves the archive folder (path traversal); skipped."))
-            continue
-        if rel.parts[0] == "__MACOSX" or any(p.startswith(".") for p in rel.parts):
-            continue
-        try:
-            content = archive.read(member)
-        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
-            rejected.append(Rejected(member.filename, f"the archive member cannot be unpacked ({exc})."))
-            continue
-        target = dest.joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    root = dest
-    while len(entries := list(root.iterdir())) == 1 and entries[0].is_dir():
-        root = entries[0]
-    files = [p for p in root.rglob("*") if p.is_file()]
-    if not files:
-        raise DatasetError(f"{filename}: holds no usable files.")
-    return (files[0] if len(files) == 1 else root), rejected
-
-
 def import_upload(filename: str, data: bytes, *, name: str, max_atoms: int = MAX_ATOMS,
                   progress: Progress | None = None, license: str = "", description: str = "") -> ImportReport:
     """Import an uploaded file: CIF, POSCAR, extxyz, CSV, JSON, or a ``.zip`` of such files.
 
-    Zip members whose path leaves the archive are rejected; more than 20,000 members or
-    200 MB unpacked is refused. Nothing is saved; see :func:`save_imported`.
+    Zip members whose path leaves the archive, encrypted ones and ones compressed like a zip
+    bomb are rejected; more than 20,000 members or more than ``max_decompressed_bytes`` unpacked
+    is refused. Nothing is saved; see :func:`save_imported`.
 
     Raises:
         DatasetError: If the upload is unreadable, too large, or holds no valid structure.
     """
     check_name(name)
-    safe = PurePosixPath(filename.replace("\\", "/")).name.lstrip(".") or "upload"
+    if len(data) > getattr(limits(), TABLE):
+        raise refusal(filename, "is too large", TABLE)
+    safe = PurePosixPath(filename.replace("\\", "/")).name.lstrip(".")[-120:] or "upload"
     with tempfile.TemporaryDirectory(prefix="crystalrep-upload-") as tmp:
         pre: list[Rejected] = []
         if safe.lower().endswith(".zip"):
-            target, pre = _extract_zip(filename, data, Path(tmp) / "zip")
+            target, pre = extract_zip(filename, data, Path(tmp) / "zip")
         else:
             target = Path(tmp) / safe
             target.write_bytes(data)

@@ -1,25 +1,27 @@
-"""Readers for structure files: a folder of files (+ metadata CSV), one CIF/POSCAR file, extxyz.
+"""Readers for structure files: a folder of files (+ metadata CSV), one CIF or POSCAR file.
 
 In a folder every CIF / POSCAR / JSON / extxyz file is one row (its first structure). A
 metadata CSV (``metadata.csv``, or the only CSV) is joined by a file-name column when one
 exists, else by matching its id column to a part of the file stem (``mp_mp-1234.cif`` ↔
-``mp-1234``). Files without metadata still import, with empty properties.
+``mp-1234``). Files without metadata still import, with empty properties. A file that cannot be
+read, or a metadata CSV that cannot, is reported as a rejected row; it never aborts the folder.
+
+Every read is bounded (:mod:`crystalrep.importers.bounded`); an extxyz file in a folder
+contributes its first frame, located by :func:`crystalrep.importers.extxyz.split_frames`.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
+import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from crystalrep.datasets import DatasetError
+from crystalrep.importers.bounded import STRUCTURE, clip, limits, read_text, refusal, shown
 from crystalrep.importers.rows import Rejected, Rows
-from crystalrep.importers.tabular import id_column, property_name, read_csv, select_properties
+from crystalrep.importers.tabular import id_column, read_csv, select_properties
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +38,8 @@ def file_kind(name: str) -> str | None:
     return SUFFIX_KINDS.get(lower.suffix)
 
 
-def read_text(path: Path) -> str:
-    """File content as text, gunzipped when the name ends in ``.gz``."""
-    raw = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        raw = gzip.decompress(raw)
-    return raw.decode("utf-8", errors="replace")
-
-
-def _stem(rel: str) -> str:
+def file_stem(rel: str) -> str:
+    """A file's path without its structure suffix (and ``.gz``): ``a/mp-1.cif.gz`` -> ``a/mp-1``."""
     path = Path(rel.removesuffix(".gz"))
     return path.with_suffix("").as_posix() if path.suffix.lower() in SUFFIX_KINDS else path.as_posix()
 
@@ -55,7 +50,12 @@ def _metadata_lookup(root: Path, rows: Rows) -> tuple[dict[str, dict[str, Any]],
     chosen = root / "metadata.csv" if (root / "metadata.csv").is_file() else (csvs[0] if len(csvs) == 1 else None)
     if chosen is None:
         return {}, None, "none"
-    df, _, bad = read_csv(chosen)
+    try:
+        df, _, bad = read_csv(chosen)
+    except DatasetError as exc:  # the structures still import, without properties
+        rows.rejected.append(Rejected(chosen.name, f"the metadata file was not used: {exc}"))
+        rows.meta.update(metadata=chosen.name, metadata_unused=str(exc))
+        return {}, None, "none"
     file_col = next((c for c in df.columns if (df[c].map(lambda v: bool(v) and file_kind(str(v)) is not None).mean() >= 0.5)), None)
     id_col = id_column(df.columns)
     rows.meta.update(metadata=chosen.name, metadata_malformed_rows=len(bad))
@@ -82,7 +82,7 @@ def _find(lookup: dict[str, dict[str, Any]], rel: str, mode: str) -> dict[str, A
     if mode == "file":
         return lookup.get(rel) or lookup.get(Path(rel).name)
     if mode == "id":
-        tokens = Path(_stem(rel)).name.split("_")
+        tokens = Path(file_stem(rel)).name.split("_")
         spans = sorted(((i, j) for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1)),
                        key=lambda s: s[0] - s[1])  # longest candidate first
         for i, j in spans:
@@ -91,12 +91,25 @@ def _find(lookup: dict[str, dict[str, Any]], rel: str, mode: str) -> dict[str, A
     return None
 
 
-def folder_rows(root: Path, *, source: str) -> Rows:
+def _structure_files(root: Path) -> list[Path]:
+    """Structure files under ``root`` (hidden ones skipped, symlinked folders not followed), capped at ``max_rows``."""
+    cap = limits().max_rows
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if not name.startswith(".") and file_kind(name):
+                found.append(Path(folder) / name)
+                if len(found) > cap:
+                    raise refusal(root.name, "holds more structure files than allowed", "max_rows")
+    return sorted(found)
+
+
+def folder_rows(root: Path, *, source: str, max_atoms: int | None = None) -> Rows:
     """Rows of a folder of structure files, with properties from an optional metadata CSV."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and file_kind(p.name)
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = _structure_files(root)
     if not files:
-        raise DatasetError(f"{root.name}: holds no CIF, POSCAR, JSON or extxyz files.")
+        raise DatasetError(clip(f"{shown(root.name)}: holds no CIF, POSCAR, JSON or extxyz files."))
     rows = Rows(format="folder", source=source)
     lookup, id_col, mode = _metadata_lookup(root, rows)
     matched = 0
@@ -104,13 +117,21 @@ def folder_rows(root: Path, *, source: str) -> Rows:
         rel = path.relative_to(root).as_posix()
         record = _find(lookup, rel, mode)
         matched += record is not None
-        ident = (record["id"] if record and record["id"] else "") or _stem(rel)
+        ident = (record["id"] if record and record["id"] else "") or file_stem(rel)
+        kind = str(file_kind(path.name))
+        from crystalrep.importers.extxyz import (  # extxyz imports this module
+            default_max_atoms,
+            split_frames,
+        )
+
         try:
             text = read_text(path)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            rows.rejected.append(Rejected(rel, f"the file cannot be read ({exc})."))
+            if kind == "extxyz":  # the file's first frame, located without letting ase read a count
+                text = split_frames(text, path.name, max_atoms=max_atoms or default_max_atoms())[0][0]
+        except DatasetError as exc:
+            rows.rejected.append(Rejected(rel, str(exc).removeprefix(f"{shown(path.name)}: ")))
             continue
-        rows.add(rel, ident, (str(file_kind(path.name)), text), record["props"] if record else {})
+        rows.add(rel, ident, (kind, text), record["props"] if record else {})
     rows.meta.update(files=len(files), files_with_metadata=matched, id_column=id_col or "")
     return rows
 
@@ -124,54 +145,13 @@ def split_cif_blocks(text: str) -> list[str]:
 
 def structure_file_rows(path: Path, *, source: str, kind: str) -> Rows:
     """Rows of one CIF (each data block a row) or POSCAR file."""
-    try:
-        text = read_text(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DatasetError(f"{path.name}: cannot be read ({exc}).") from exc
+    text = read_text(path, STRUCTURE)
     rows = Rows(format=kind, source=source)
     parts = split_cif_blocks(text) if kind == "cif" else [text]
-    stem = Path(_stem(path.name)).name
+    if len(parts) > limits().max_rows:
+        raise refusal(path.name, f"holds {len(parts):,} data blocks", "max_rows")
+    stem = Path(file_stem(path.name)).name
     for k, part in enumerate(parts):
         label = path.name if len(parts) == 1 else f"{path.name} block {k}"
         rows.add(label, stem if len(parts) == 1 else f"{stem}-{k}", (kind, part), {})
-    return rows
-
-
-def _info_scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    return value if isinstance(value, bool | int | float | str) else None
-
-
-def extxyz_rows(path: Path, *, source: str) -> Rows:
-    """Rows of an extxyz file, one per frame; scalar ``info`` keys (and energies) become properties."""
-    from ase.io import read
-
-    # ase raises many exception types on malformed files; any of them means "unreadable extxyz".
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frames = read(str(path), index=":", format="extxyz")
-    except Exception as exc:  # noqa: BLE001 - third-party parser boundary
-        raise DatasetError(f"{path.name}: is not readable extxyz ({str(exc).strip()[:200]}).") from exc
-    rows = Rows(format="extxyz", source=source)
-    stem = Path(_stem(path.name)).name
-    for k, atoms in enumerate(frames):
-        info = {key: _info_scalar(v) for key, v in atoms.info.items()}
-        if atoms.calc is not None:
-            for key in ("energy", "free_energy"):
-                if key in atoms.calc.results:
-                    info.setdefault(key, _info_scalar(np.asarray(atoms.calc.results[key]).reshape(-1)[0]))
-        id_key = id_column(info)
-        ident = str(info.pop(id_key)) if id_key and info.get(id_key) is not None else f"{stem}-{k}"
-        label = f"frame {k}"
-        if atoms.cell.rank < 3:
-            rows.rejected.append(Rejected(label, "the frame has no periodic cell (no Lattice= in its header)."))
-            continue
-        props = {property_name(key): v for key, v in info.items() if v is not None}
-        item = ("arrays", (np.array(atoms.cell), atoms.numbers.copy(), atoms.positions.copy()))
-        rows.add(label, ident, item, props)
-    if not frames:
-        raise DatasetError(f"{path.name}: holds no frames.")
-    rows.descriptions = {c: f"info key {c!r} of {path.name}" for c in rows.properties}
     return rows

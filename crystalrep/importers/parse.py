@@ -2,7 +2,9 @@
 
 An item is ``(label, kind, payload)``: kind ``cif|poscar|json|extxyz`` with text, or
 ``arrays`` with ``(cell, atomic numbers, cartesian positions)``. A failure is returned as the
-StructureError sentence without its ``label: `` prefix, never raised.
+StructureError sentence without its ``label: `` prefix, never raised: an exception of any other
+type from a third-party parser is turned into such a sentence too, so one row never aborts an
+import, and every sentence is one line of at most ``max_message_chars``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from crystalrep.importers.bounded import clip
 from crystalrep.structures import MAX_ATOMS, StructureError, read_structures, validate_structure
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,21 @@ Progress = Callable[[int, int], None]
 Parsed = tuple[np.ndarray, np.ndarray, np.ndarray]
 PARALLEL_MIN_ROWS = 500
 CHUNK = 100
+MAX_Z = 118
+# What parsing a kind imports on first use (vesin, for validation, pulls in torch: seconds).
+_MODULES = {"cif": ("pymatgen.io.cif",), "poscar": ("pymatgen.io.vasp",), "extxyz": ("ase.io", "pymatgen.io.ase")}
+
+
+def warm_imports(kinds: set[str]) -> None:
+    """Import the parsers of ``kinds`` now, before any per-file time budget starts.
+
+    The budget interrupts the parsing thread wherever it is; an import it interrupts leaves a
+    half-initialised module behind (seen: torch, then a crash), so slow first imports happen here.
+    """
+    import importlib
+
+    for name in ("vesin", *sorted({m for kind in kinds for m in _MODULES.get(kind, ())})):
+        importlib.import_module(name)
 
 
 def _strip_source(message: str, label: str) -> str:
@@ -45,10 +63,29 @@ def parse_item(item: tuple[str, str, Any], *, max_atoms: int = MAX_ATOMS) -> Par
         else:
             structure = read_structures(label, text=payload, fmt=kind, max_atoms=max_atoms)[0]
     except StructureError as exc:
-        return _strip_source(str(exc), label)
-    return (np.array(structure.lattice.matrix, dtype=np.float64),
-            np.array(structure.atomic_numbers, dtype=np.int64),
-            np.array(structure.frac_coords, dtype=np.float64))
+        return clip(_strip_source(str(exc), label))
+    # pymatgen, spglib and ase raise many unrelated types on hostile input (ValueError from a
+    # cython array, ZeroDivisionError, MemoryError, ...): the row is reported, the import goes on.
+    except Exception as exc:  # noqa: BLE001 - third-party parser boundary
+        log.debug("%s: %s", label, exc, exc_info=True)
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        return clip(f"is not a readable structure ({type(exc).__name__}{': ' + first[:120] if first else ''}).")
+    return _checked(structure)
+
+
+def _checked(structure: Any) -> Parsed | str:
+    """The arrays a dataset stores, or why they cannot be stored (what validation let through)."""
+    try:
+        numbers = np.array([site.specie.Z for site in structure], dtype=np.int64)
+    except (AttributeError, ValueError, OverflowError, TypeError):
+        return "a site holds no single chemical element."
+    if not len(numbers) or numbers.min() < 1 or numbers.max() > MAX_Z:
+        return "a site holds a species that is not a chemical element."
+    lattice = np.array(structure.lattice.matrix, dtype=np.float64)
+    frac = np.array(structure.frac_coords, dtype=np.float64)
+    if not (np.isfinite(lattice).all() and np.isfinite(frac).all()):
+        return "the lattice or the coordinates are not finite numbers."
+    return lattice, numbers, frac
 
 
 def _free_cores() -> float:
@@ -68,6 +105,7 @@ def parse_all(items: Sequence[tuple[str, str, Any]], *, max_atoms: int = MAX_ATO
     import threading
 
     n, total = len(items), total or len(items)
+    warm_imports({kind for _, kind, _ in items})
     if workers is None:
         workers = 2 if n > PARALLEL_MIN_ROWS and _free_cores() >= 1 else 1
     chunks = [items[i:i + CHUNK] for i in range(0, n, CHUNK)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crystalrep.datasets import Dataset, DatasetError, PropertyInfo
+from crystalrep.importers.bounded import clip, limits, refusal
 from crystalrep.importers.parse import Parsed, Progress, parse_all
 from crystalrep.structures import MAX_ATOMS
 
@@ -97,6 +98,8 @@ def build_report(rows: Rows, *, name: str, max_atoms: int = MAX_ATOMS, workers: 
         DatasetError: If no row yields a valid structure.
     """
     start = time.perf_counter()
+    if len(rows.ids) > limits().max_rows:
+        raise refusal(rows.source, f"holds {len(rows.ids):,} rows", "max_rows")
     candidates, rejected = _unique(rows)
     rejected = list(rows.rejected) + rejected
     n = len(candidates)
@@ -109,9 +112,11 @@ def build_report(rows: Rows, *, name: str, max_atoms: int = MAX_ATOMS, workers: 
         else:
             keep.append(k)
             good.append(result)
+    rejected = [Rejected(clip(r.row, 100), clip(r.reason)) for r in rejected]  # one line each, whatever was echoed
     if not keep:
         first = f" (first reason: {rejected[0].row}: {rejected[0].reason.rstrip('.')})" if rejected else ""
-        raise DatasetError(f"{rows.source}: no structure could be imported{first}.")
+        source = rows.source if len(rows.source) <= 80 else "…" + rows.source[-79:]
+        raise DatasetError(clip(f"{source}: no structure could be imported{first}."))
     label_progress = None
     if progress is not None:
         def label_progress(done: int, _total: int) -> None:

@@ -2,21 +2,36 @@
 
 Every column that is not the structure, the id or an index becomes a property, except empty
 columns, free text (mean length > 80 characters or 5+ words) and list-like strings; names that clash
-with the built-in columns get a ``source_`` prefix (``formula`` → ``source_formula``).
+with the built-in or storage columns get a ``source_`` prefix (``formula`` → ``source_formula``,
+``lattice`` → ``source_lattice``), so no column name can make a dataset unreadable.
+
+Files are read through :mod:`crystalrep.importers.bounded`: bytes, rows, columns, header size and
+JSON nesting are capped, and a file of the wrong shape is refused in one sentence.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
+import io
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from crystalrep.datasets import BASE_COLUMNS, DatasetError
+from crystalrep.datasets import RESERVED_COLUMNS, DatasetError
+from crystalrep.importers.bounded import (
+    TABLE,
+    clip,
+    json_depth,
+    limits,
+    open_bytes,
+    read_bytes,
+    refusal,
+    shown,
+)
 from crystalrep.importers.rows import Rejected, Rows
 
 log = logging.getLogger(__name__)
@@ -28,8 +43,23 @@ MAX_WORDS = 5
 
 
 def property_name(column: str) -> str:
-    """The property name of a source column (``source_`` prefix on clashes)."""
-    return f"source_{column}" if column in BASE_COLUMNS else column
+    """The property name of a source column (``source_`` prefix on clashes with reserved columns)."""
+    return f"source_{column}" if column in RESERVED_COLUMNS else column
+
+
+def property_names(columns: Iterable[str]) -> dict[str, str]:
+    """Map source columns to distinct property names (``source_`` prefixes, then ``.1`` ... on repeats)."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for col in columns:
+        name = property_name(col)
+        base, k = name, 0
+        while name in taken or name in RESERVED_COLUMNS:
+            k += 1
+            name = f"{base}.{k}"
+        taken.add(name)
+        out[col] = name
+    return out
 
 
 def id_column(columns: Any) -> str | None:
@@ -40,62 +70,82 @@ def id_column(columns: Any) -> str | None:
 
 def select_properties(df: pd.DataFrame, *, skip: set[str | None]) -> tuple[dict[str, str], dict[str, str]]:
     """Map kept source columns to property names; return ``(kept, dropped column -> reason)``."""
-    kept: dict[str, str] = {}
+    kept: list[str] = []
     dropped: dict[str, str] = {}
-    for col in df.columns:
+    # plain Python per cell, columns taken in one transpose: thousands of columns cost no more than their cells
+    for col, column in zip(df.columns, df.to_numpy(dtype=object).T, strict=True):
         name = str(col)
         if col in skip or name.startswith("Unnamed:") or name.strip().lower() in INDEX_COLUMNS:
             continue
-        values = df[col].astype(str).str.strip()
-        values = values[values != ""]
-        if values.empty:
+        values = [text for v in column if v is not None and (text := str(v).strip())]
+        if not values:
             dropped[name] = "empty"
-        elif values.str.len().mean() > MAX_TEXT_LENGTH or values.str.count(" ").mean() >= MAX_WORDS - 1:
+        elif (sum(map(len, values)) / len(values) > MAX_TEXT_LENGTH
+              or sum(v.count(" ") for v in values) / len(values) >= MAX_WORDS - 1):
             dropped[name] = "free text"
-        elif values.str[:1].isin(["[", "{"]).mean() > 0.9:
+        elif sum(v[0] in "[{" for v in values) / len(values) > 0.9:
             dropped[name] = "list-like values"
         else:
-            kept[name] = property_name(name)
-    return kept, dropped
+            kept.append(name)
+    return property_names(kept), dropped
 
 
 def _header(names: list[str]) -> list[str]:
-    """pandas-style names: blank → ``Unnamed: i``, repeats → ``name.1``."""
+    """pandas-style names: blank → ``Unnamed: i``, repeats → ``name.1`` (linear in the names)."""
     out: list[str] = []
+    taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
     for i, raw in enumerate(names):
         name = raw.strip() or f"Unnamed: {i}"
-        base, k = name, 0
-        while name in out:
+        base, k = name, next_suffix.get(name, 0)
+        while name in taken:
             k += 1
             name = f"{base}.{k}"
+        next_suffix[base] = k
+        taken.add(name)
         out.append(name)
     return out
 
 
 def read_csv(path: Path) -> tuple[pd.DataFrame, list[int], list[Rejected]]:
-    """Read a CSV as strings; returns the table, each kept row's record number, and bad rows."""
+    """Read a CSV as strings; returns the table, each kept row's record number, and bad rows.
+
+    Raises:
+        DatasetError: When the file is unreadable or over a limit (bytes, header bytes,
+            columns, rows), in one sentence naming the file and the limit.
+    """
+    lim = limits()
     good: list[list[str]] = []
     positions: list[int] = []
     rejected: list[Rejected] = []
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, 1 << 26))  # a CIF cell can exceed the 128 kB default
+    field_limit = csv.field_size_limit()
+    csv.field_size_limit(lim.max_file_bytes)  # a cell holds at most one structure file
     try:
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as fh:
-            reader = csv.reader(fh)
-            header = _header(next(reader, []))
+        with open_bytes(path, TABLE) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+            reader = csv.reader(text)
+            names = next(reader, [])
+            if sum(len(n) for n in names) + len(names) > lim.max_header_bytes:
+                raise refusal(path.name, "has a header line that is too long", "max_header_bytes")
+            if len(names) > lim.max_columns:
+                raise refusal(path.name, f"has {len(names):,} columns", "max_columns")
+            header = _header(names)
             for k, record in enumerate(reader):
+                if k >= lim.max_rows:
+                    raise refusal(path.name, "has more rows than allowed", "max_rows")
                 if len(record) == len(header):
                     good.append(record)
                     positions.append(k)
                 elif record:
                     rejected.append(Rejected(f"row {k}", f"it has {len(record)} fields where the header has {len(header)}."))
-    except (OSError, EOFError, csv.Error) as exc:
-        raise DatasetError(f"{path.name}: is not a readable CSV file ({exc}).") from exc
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise refusal(path.name, "has a cell larger than allowed", "max_file_bytes") from None
+        raise DatasetError(clip(f"{shown(path.name)}: is not a readable CSV file ({exc}).")) from exc
     finally:
-        csv.field_size_limit(limit)
+        csv.field_size_limit(field_limit)
     if not header:
-        raise DatasetError(f"{path.name}: is empty.")
+        raise DatasetError(clip(f"{shown(path.name)}: is empty."))
     return pd.DataFrame(good, columns=header, dtype=str), positions, rejected
 
 
@@ -105,18 +155,19 @@ def csv_rows(path: Path, *, source: str) -> Rows:
     cif_col = next((c for c in df.columns if str(c).strip().lower() == "cif"), None)
     if cif_col is None:
         cols = ", ".join(map(str, df.columns[:12]))
-        raise DatasetError(f"{path.name}: has no 'cif' column (columns: {cols}).")
+        raise DatasetError(clip(f"{shown(path.name)}: has no 'cif' column (columns: {cols[:150]})."))
     id_col = id_column(df.columns)
     kept, dropped = select_properties(df, skip={cif_col, id_col})
     rows = Rows(format="csv", source=source, rejected=rejected, meta={"dropped_columns": dropped})
     rows.descriptions = {new: f"column {old!r} of {path.name}" for old, new in kept.items()}
     rows.properties = {new: [] for new in kept.values()}
-    columns = {new: df[old].tolist() for old, new in kept.items()}
+    by_name = dict(zip(df.columns, df.to_numpy(dtype=object).T.tolist(), strict=True))
+    columns = {new: by_name[old] for old, new in kept.items()}
     cifs = df[cif_col].tolist()
     ids = df[id_col].astype(str).str.strip().tolist() if id_col else [""] * len(df)
     for k, text in enumerate(cifs):
         ident = ids[k] or str(positions[k])
-        label = f"row {positions[k]} (id {ident})" if id_col else f"row {positions[k]}"
+        label = f"row {positions[k]} (id {clip(ident, 60)})" if id_col else f"row {positions[k]}"
         if not str(text).strip():
             rows.rejected.append(Rejected(label, "the cif cell is empty."))
             continue
@@ -124,14 +175,19 @@ def csv_rows(path: Path, *, source: str) -> Rows:
     return rows
 
 
-def _load_json(path: Path) -> Any:
+def load_json(path: Path) -> Any:
+    """Parse a (gzipped) JSON file within the byte and ``max_json_depth`` limits.
+
+    Raises:
+        DatasetError: When the file is over a limit or not JSON (one sentence).
+    """
+    raw = read_bytes(path, TABLE)
+    if json_depth(raw) > limits().max_json_depth:
+        raise refusal(path.name, "nests JSON deeper than allowed", "max_json_depth")
     try:
-        raw = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            raw = gzip.decompress(raw)
-        return json.loads(raw.decode("utf-8", errors="replace"))
-    except (OSError, EOFError, ValueError) as exc:
-        raise DatasetError(f"{path.name}: is not readable JSON ({str(exc).strip()[:200]}).") from exc
+        return json.loads(raw.decode("utf-8-sig", errors="replace"))
+    except (ValueError, RecursionError) as exc:
+        raise DatasetError(clip(f"{shown(path.name)}: is not readable JSON ({str(exc).strip()[:120]}).")) from exc
 
 
 def _scalar(value: Any) -> bool:
@@ -140,14 +196,16 @@ def _scalar(value: Any) -> bool:
 
 def json_rows(path: Path, *, source: str) -> Rows:
     """Rows of a matbench file (pandas "split" JSON with a ``structure`` column) or of pymatgen dicts."""
-    data = _load_json(path)
+    data = load_json(path)
     stem = path.name.lower().removesuffix(".gz").removesuffix(".json")
     stem = path.name[: len(stem)]
     if isinstance(data, dict) and "columns" in data and "data" in data:
         return _split_rows(data, stem, path.name, source)
     records = data if isinstance(data, list) else [data]
+    if len(records) > limits().max_rows:
+        raise refusal(path.name, f"holds {len(records):,} records", "max_rows")
     if not records or not all(isinstance(r, dict) for r in records):
-        raise DatasetError(f"{path.name}: holds neither matbench data nor pymatgen structure dicts.")
+        raise DatasetError(clip(f"{shown(path.name)}: holds neither matbench data nor pymatgen structure dicts."))
     rows = Rows(format="json", source=source)
     for k, record in enumerate(records):
         ident = stem if len(records) == 1 else f"{stem}-{k}"
@@ -155,28 +213,44 @@ def json_rows(path: Path, *, source: str) -> Rows:
     return rows
 
 
-def _split_rows(data: dict[str, Any], stem: str, filename: str, source: str) -> Rows:
-    columns = [str(c) for c in data["columns"]]
+def _split_shape(data: dict[str, Any], filename: str) -> tuple[list[str], list[Any], list[Any]]:
+    """Columns, rows and index of pandas "split" JSON, checked for shape and size."""
+    columns, records, index = data["columns"], data["data"], data.get("index")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise DatasetError(clip(f"{shown(filename)}: is not matbench data (its 'columns' is not a list of names)."))
+    if len(columns) > limits().max_columns:
+        raise refusal(filename, f"has {len(columns):,} columns", "max_columns")
+    if not isinstance(records, list):
+        raise DatasetError(clip(f"{shown(filename)}: is not matbench data (its 'data' is not a list of rows)."))
+    if len(records) > limits().max_rows:
+        raise refusal(filename, f"has {len(records):,} rows", "max_rows")
+    if not isinstance(index, list) or len(index) != len(records) or not all(_scalar(i) for i in index):
+        index = list(range(len(records)))
     if "structure" not in columns:
-        raise DatasetError(f"{filename}: has no 'structure' column (columns: {', '.join(columns)}).")
-    index = data.get("index") or list(range(len(data["data"])))
+        raise DatasetError(clip(f"{shown(filename)}: has no 'structure' column (columns: {', '.join(columns)[:150]})."))
+    return columns, records, index
+
+
+def _split_rows(data: dict[str, Any], stem: str, filename: str, source: str) -> Rows:
+    columns, records, index = _split_shape(data, filename)
     rows = Rows(format="matbench-json", source=source)
-    targets = [c for c in columns if c != "structure"]
-    rows.properties = {property_name(c): [] for c in targets}
-    rows.descriptions = {property_name(c): f"column {c!r} of {filename}" for c in targets}
-    for k, (idx, record) in enumerate(zip(index, data["data"], strict=False)):
+    targets = [c for c in dict.fromkeys(columns) if c != "structure"]
+    names = property_names(targets)
+    rows.properties = {names[c]: [] for c in targets}
+    rows.descriptions = {names[c]: f"column {c!r} of {filename}" for c in targets}
+    for k, (idx, record) in enumerate(zip(index, records, strict=True)):
         ident = f"{stem}-{idx}"
-        label = f"row {k} (id {ident})"
+        label = f"row {k} (id {clip(ident, 60)})"
         if not isinstance(record, list) or len(record) != len(columns):
             rows.rejected.append(Rejected(label, f"the row does not have the {len(columns)} columns of the header."))
             continue
         values = dict(zip(columns, record, strict=True))
         structure = values.pop("structure")
         text = structure if isinstance(structure, str) else json.dumps(structure)
-        props = {property_name(c): v for c, v in values.items() if _scalar(v)}
+        props = {names[c]: v for c, v in values.items() if _scalar(v)}
         rows.add(label, ident, ("json", text), props)
-    for col, values in list(rows.properties.items()):
-        if all(v is None for v in values):  # dict-valued or empty columns carry no property
+    for col, column in list(rows.properties.items()):
+        if all(v is None for v in column):  # dict-valued or empty columns carry no property
             del rows.properties[col]
             rows.descriptions.pop(col, None)
     return rows

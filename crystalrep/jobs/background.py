@@ -5,7 +5,8 @@ A task owns ``<home>/background/<key>/``: ``spec.json`` (argv, written before th
 and ``exit.json`` (return code, written when the command ends). Each file has one writer and is
 written atomically, so a reader never sees half a state. Unlike :mod:`crystalrep.jobs.pretraining` there is
 no heartbeat or resume: a task lasts seconds to minutes, writes its result into the store, and
-is simply started again if it died.
+is simply started again if it died. The files are read as untrusted: a field of the wrong type
+counts as absent, and :func:`stop` only signals a process that is provably this task's own.
 
 The child runs ``python -m crystalrep.cli.task <folder>``, which calls the same
 :func:`crystalrep.cli.main.main` as ``python -m crystalrep`` and then records its exit code: a
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import re
 import signal
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from crystalrep.jobs import procs
 from crystalrep.runs import TASK_KEY_RE, read_json, tasks_home
-from crystalrep.store import atomic_write_json
+from crystalrep.store import atomic_write_json, inside
 
 __all__ = ["TaskState", "output", "start", "state", "task_dir"]
 
@@ -64,7 +66,7 @@ def task_dir(key: str) -> Path:
     """Folder of a task: ``<crystalrep_home()>/background/<key>``; malformed keys raise ``ValueError``."""
     if not isinstance(key, str) or not TASK_KEY_RE.fullmatch(key):
         raise ValueError(f"{key!r} is not a valid task key (letters, digits, '_', '.', '-'; at most 120).")
-    return tasks_home() / key
+    return inside(tasks_home(), tasks_home() / key)
 
 
 _start_ticks = procs.start_ticks
@@ -72,7 +74,7 @@ _alive = procs.alive
 
 
 def _last_line(path: Path) -> str:
-    """Last non-empty line of a log; tqdm's ``\\r`` updates count as lines."""
+    r"""Last non-empty line of a log; tqdm's ``\r`` updates count as lines."""
     try:
         with open(path, "rb") as fh:
             fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
@@ -83,18 +85,25 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def _time(value: object, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return default
+
+
 def state(key: str) -> TaskState:
     """The state of task ``key``, read from its files (nothing is written)."""
     folder = task_dir(key)
     spec = read_json(folder / "spec.json")
     if not spec:
         return TaskState("absent")
-    started = float(spec.get("started") or 0.0)
+    started = _time(spec.get("started"), 0.0)
     end = read_json(folder / "exit.json")
     message = _last_line(folder / "log.txt") or _last_line(folder / "stdout.txt")
     if end:
-        code = int(end.get("returncode", 1))
-        seconds = float(end.get("finished") or started) - started
+        raw = end.get("returncode")
+        code = raw if isinstance(raw, int) and not isinstance(raw, bool) else 1
+        seconds = _time(end.get("finished"), started) - started
         return TaskState("done" if code == 0 else "failed", message, started, seconds, code)
     pid = read_json(folder / "pid.json")
     now = time.time()
@@ -140,19 +149,20 @@ def start(argv: Sequence[str], *, key: str) -> None:
 
 
 def stop(key: str, *, sig: int = signal.SIGTERM) -> bool:
-    """Signal a running task's process group; True when there was one to signal."""
-    pid = read_json(task_dir(key) / "pid.json")
-    if not state(key).running or not pid.get("pid"):
+    """Signal a running task's process group; True when there was one to signal.
+
+    Only a process that is provably the task's own is signalled: its pid and start time match
+    ``pid.json`` and its command line names the task folder (see :func:`crystalrep.jobs.procs.owned`).
+    """
+    folder = task_dir(key)
+    pid = read_json(folder / "pid.json")
+    if not state(key).running:
         return False
-    try:
-        os.killpg(int(pid["pid"]), sig)
-    except ProcessLookupError:
-        return False
-    return True
+    return procs.signal_owned(pid.get("pid"), pid.get("ticks"), folder, sig)
 
 
 def stop_all() -> list[str]:
     """Stop every running task under the current home (a test server's teardown); returns their keys."""
     root = tasks_home()
-    keys = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    keys = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []
     return [key for key in keys if TASK_KEY_RE.fullmatch(key) and stop(key)]

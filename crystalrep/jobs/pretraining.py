@@ -5,11 +5,16 @@ epoch, progress, pid, heartbeat; always written atomically), ``log.txt``, ``metr
 ``checkpoints/epoch-NNN.pt``. Readers (CLI, dashboard) only read these files, so nothing is lost
 when they restart. A job that stopped without saying so (kill -9, reboot) is recognised by its
 vanished pid or stale heartbeat and reported as failed; it can then be resumed.
+
+Nothing in ``status.json`` is trusted: a file that is not an object, or holds a field of the wrong
+type (a pid that is not a number, a heartbeat that is not a time), makes that one job ``broken``
+(listed, never signalled); a cancel only signals a process that is provably the job's own.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import signal
@@ -27,10 +32,14 @@ log = logging.getLogger(__name__)
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
+BROKEN = "broken"  # reported for a status file that cannot be trusted; never written
 HEARTBEAT_S = 5.0
 QUEUED_GRACE_S = 120.0  # a cold interpreter importing torch on a busy machine can take a while
 DIED = "process died without saying so"
 CANCEL_MARKER = "cancel-requested"
+OWNER_FILE = ".recorder"  # held open by the job process: how a foreground job is recognised as ours
+_TIMES = ("created", "heartbeat", "started", "finished")
+_COUNTS = ("epoch", "epochs", "attempt")
 
 
 class JobCancelled(BaseException):
@@ -89,7 +98,7 @@ def _spawn(job_id: str, *, resume: bool) -> int:
         pid = procs.launch(argv, cwd=folder, stdout=logfile, stderr=subprocess.STDOUT)
     status = read_json(folder / "status.json")
     if status.get("state") == "queued" and not status.get("pid"):
-        atomic_write_json(folder / "status.json", {**status, "pid": pid})
+        atomic_write_json(folder / "status.json", {**status, "pid": pid, "pid_start": _proc_start(pid)})
     log.info("job %s started as pid %d", job_id, pid)
     return pid
 
@@ -113,14 +122,49 @@ _proc_start = procs.start_ticks
 pid_alive = procs.alive
 
 
+def _finite(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _problem(status: object) -> str | None:
+    """Why a status file cannot be trusted (one phrase), or ``None`` when every field is well-formed."""
+    if not isinstance(status, dict) or not status:
+        return "status.json is missing, unreadable or not a JSON object"
+    if status.get("state") not in STATES:
+        return f"its state {str(status.get('state'))[:40]!r} is not one of {', '.join(STATES)}"
+    if status.get("pid") is not None and procs.as_pid(status["pid"]) is None:
+        return "its pid is not a process id"
+    if status.get("pid_start") is not None and procs.as_ticks(status["pid_start"]) is None:
+        return "its pid_start is not a start time"
+    for key in _TIMES:
+        if status.get(key) is not None and not _finite(status[key]):
+            return f"its {key} is not a time"
+    interval = status.get("heartbeat_interval")
+    if interval is not None and not (_finite(interval) and 0 < interval <= 3600):
+        return "its heartbeat_interval is not a positive number of seconds"
+    for key in _COUNTS:
+        value = status.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            return f"its {key} is not a count"
+    if status.get("progress") is not None and not _finite(status["progress"]):
+        return "its progress is not a number"
+    return None
+
+
 def job_status(job_id: str) -> dict[str, Any]:
     """Status of a job; an active job whose process is gone or silent is reported as failed.
 
     The derived state is only reported, not written, so a slow but alive job is not disturbed.
+    A status file that cannot be trusted is reported as state ``"broken"`` with the reason.
     """
     folder = job_dir(job_id)
-    status = {"id": job_id, **read_json(folder / "status.json")}
-    if status.get("state") not in ACTIVE:
+    raw = read_json(folder / "status.json")
+    problem = _problem(raw)
+    if problem is not None:
+        return {"id": job_id, "state": BROKEN, "reason": f"job {job_id} is broken: {problem}.",
+                "created": raw.get("created") if _finite(raw.get("created")) else None}
+    status = {**raw, "id": job_id}
+    if status["state"] not in ACTIVE:
         return status
     age = time.time() - float(status.get("heartbeat") or 0)
     limit = 3 * float(status.get("heartbeat_interval") or HEARTBEAT_S)
@@ -139,16 +183,22 @@ def list_jobs() -> list[dict[str, Any]]:
     rows = []
     for folder in folders:
         spec = read_json(folder / "spec.json")
-        rows.append({"dataset": spec.get("dataset"), "task": spec.get("task"), **job_status(folder.name)})
-    return sorted(rows, key=lambda r: float(r.get("created") or 0))
+        try:
+            status = job_status(folder.name)
+        except ValueError as exc:  # a malformed id or a folder leading elsewhere: listed, never touched
+            status = {"id": folder.name[:80], "state": BROKEN, "reason": str(exc), "created": None}
+        rows.append({"dataset": spec.get("dataset"), "task": spec.get("task"), **status})
+    return sorted(rows, key=lambda r: float(r["created"]) if _finite(r.get("created")) else 0.0)
 
 
-def _stop(pid: int, start: int | None, sig: int, timeout: float) -> bool:
-    """Signal a job's process group and wait (bounded) until it is gone; True when it is."""
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _stop(folder: Path, pid: int, start: int | None, sig: int, timeout: float) -> bool:
+    """Signal a job's process (group) if it is provably ours, and wait (bounded) until it is gone.
+
+    Returns True when the process is gone; a process that is not provably the job's is left alone
+    and counts as gone (the job's own process no longer runs under that pid).
+    """
+    if not procs.signal_owned(pid, start, folder, sig):
+        return True
     deadline = time.monotonic() + timeout
     while pid_alive(pid, start):
         if time.monotonic() > deadline:
@@ -165,8 +215,8 @@ def cancel_job(job_id: str, *, timeout: float = 15.0) -> dict[str, Any]:
         raise ValueError(f"job {job_id} is {status['state']}; only queued or running jobs can be cancelled.")
     atomic_write_json(folder / CANCEL_MARKER, {"requested": time.time()})
     pid, start = status.get("pid"), status.get("pid_start")
-    if pid and not _stop(pid, start, signal.SIGTERM, timeout):
-        _stop(pid, start, signal.SIGKILL, timeout)
+    if pid and not _stop(folder, pid, start, signal.SIGTERM, timeout):
+        _stop(folder, pid, start, signal.SIGKILL, timeout)
     final = {**read_json(folder / "status.json"), "state": "cancelled", "reason": "cancelled by user",
              "finished": time.time()}
     atomic_write_json(folder / "status.json", final)
@@ -181,7 +231,7 @@ def resume_job(job_id: str) -> dict[str, Any]:
         raise ValueError(f"job {job_id} is {status['state']}; only failed or cancelled jobs can be resumed.")
     if pid_alive(status.get("pid"), status.get("pid_start")):
         log.warning("job %s: its silent process %s is still alive; killing it first", job_id, status["pid"])
-        _stop(status["pid"], status.get("pid_start"), signal.SIGKILL, 10.0)
+        _stop(folder, status["pid"], status.get("pid_start"), signal.SIGKILL, 10.0)
     (folder / CANCEL_MARKER).unlink(missing_ok=True)
     now = time.time()
     atomic_write_json(folder / "status.json", {**read_json(folder / "status.json"), "state": "queued", "pid": None,
@@ -201,6 +251,7 @@ class JobRecorder:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._owner: Any = None
 
     def __repr__(self) -> str:
         return f"JobRecorder(folder={str(self.folder)!r}, interval={self.interval})"
@@ -215,6 +266,7 @@ class JobRecorder:
         if (self.folder / CANCEL_MARKER).exists():
             raise JobCancelled
         pid = os.getpid()
+        self._owner = open(self.folder / OWNER_FILE, "a")  # noqa: SIM115 - held open until finish()
         self._status = {**read_json(self.folder / "status.json"), **fields, "state": "running", "pid": pid,
                         "pid_start": _proc_start(pid), "heartbeat_interval": self.interval,
                         "started": time.time(), "reason": None}
@@ -244,3 +296,6 @@ class JobRecorder:
         if self._thread is not None:
             self._thread.join(timeout=self.interval + 1)
         self.update(**fields, state=state, finished=time.time())
+        if self._owner is not None:
+            self._owner.close()
+            self._owner = None

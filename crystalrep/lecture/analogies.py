@@ -151,7 +151,10 @@ def analogy(X: np.ndarray, a: int | str, b: int | str, c: int | str, d: int | st
 
     Args:
         X: Embedding ``[n, dim]``.
-        a, b, c, d: Rows, or ids when ``ids`` is given; ``d`` is the expected answer (optional).
+        a: First term (a row, or an id when ``ids`` is given).
+        b: Subtracted term.
+        c: Added term.
+        d: The expected answer (optional).
         ids: Row ids, to name crystals by id.
         k: Nearest candidates to return.
         exclude_inputs: Leave ``a``, ``b``, ``c`` out of the ranking and of ``nearest``.

@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from crystalrep.datasets import Dataset
     from crystalrep.encoders.base import Encoder
 
-__all__ = ["KIND", "invariance_cached", "map_report", "pick_contrast", "probe_grid"]
+__all__ = ["GEOMETRY", "INVARIANCE_N", "KIND", "MAP_METHOD", "SEED", "invariance_cached", "invariance_key",
+           "is_stored", "map_key", "map_report", "pick_contrast", "probe_grid", "probe_key", "tsne_map"]
 
 KIND = "lecture"
 VERSION = 1
 RESULT = "result.json"
+# What every run of the lecture uses, so the page and `crystalrep lecture prepare` hit the same store entries.
+GEOMETRY = "cell size only"  # display name of the geometry-only control embedding
+INVARIANCE_N = 20
+MAP_METHOD = "tsne"
+SEED = 0
 
 
 def _cached(store: Store | None, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -49,9 +55,32 @@ def invariance_cached(dataset: Dataset, encoder: Encoder, *, n: int = 20, seed: 
     """
     from crystalrep.analysis.diagnostics import invariance_for_dataset
 
-    key = content_key({"what": "invariance", "v": VERSION, "dataset": dataset.fingerprint,
-                       "encoder": encoder.fingerprint, "n": n, "seed": seed})
+    key = invariance_key(dataset, encoder, n=n, seed=seed)
     return _cached(store, key, lambda: invariance_for_dataset(encoder, dataset, n=n, seed=seed, device=device))
+
+
+def invariance_key(dataset: Dataset, encoder: Encoder, *, n: int = INVARIANCE_N, seed: int = SEED) -> str:
+    """Store key of :func:`invariance_cached`'s result: ``(dataset, encoder fingerprint, n, seed)``."""
+    return content_key({"what": "invariance", "v": VERSION, "dataset": dataset.fingerprint,
+                        "encoder": encoder.fingerprint, "n": n, "seed": seed})
+
+
+def is_stored(key: str, *, store: Store | None = None) -> bool:
+    """Whether the store holds the lecture result ``key`` (nothing is computed or read beyond the manifest)."""
+    store = store if store is not None else Store()
+    return store.verified(KIND, key) is not None
+
+
+def tsne_map(X: np.ndarray, embedding_key: str, *, store: Store | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The lecture's map of ``X``: openTSNE defaults, seed 0 (shared with the Projections page's cache), and its scores.
+
+    Returns:
+        ``(coords [n, 2], map_report(...))``; both read from the store when it holds them.
+    """
+    from crystalrep.analysis.projections import cache_key, project_cached
+
+    proj = project_cached(X, embedding_key, method=MAP_METHOD, seed=SEED, store=store)
+    return proj.coords, map_report(X, proj.coords, key=cache_key(embedding_key, proj.spec), store=store)
 
 
 def probe_grid(dataset: Dataset, embeddings: Mapping[str, tuple[np.ndarray, str]], *,
@@ -78,11 +107,9 @@ def probe_grid(dataset: Dataset, embeddings: Mapping[str, tuple[np.ndarray, str]
     rows, errors = [], []
     for prop in properties if properties is not None else dataset.property_names("numeric"):
         y = pd.to_numeric(dataset.table[prop], errors="coerce").to_numpy(dtype=np.float64)
-        y_hash = hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()
         folds = _Folds(dataset.table, y, split=split, seed=seed, n_splits=n_splits)  # built only on a cache miss
         for name, (X, emb_key) in embeddings.items():
-            key = content_key({"what": "probe", "v": VERSION, "embedding": emb_key, "property": prop, "y": y_hash,
-                               "split": split, "seed": seed, "n_splits": n_splits})
+            key = probe_key(emb_key, prop, y, split=split, seed=seed, n_splits=n_splits)
             try:
                 result = _cached(store, key, partial(folds.probe, X))
             except ValueError as exc:  # too few labelled rows or systems for this property: NaN, not a failure
@@ -93,6 +120,14 @@ def probe_grid(dataset: Dataset, embeddings: Mapping[str, tuple[np.ndarray, str]
     if errors and len(errors) == len(rows):
         raise errors[0]
     return pd.DataFrame(rows, columns=["property", "embedding", "r2_mean", "r2_std", "mae_mean", "n"])
+
+
+def probe_key(embedding_key: str, prop: str, y: np.ndarray, *, split: str = "grouped", seed: int = SEED,
+              n_splits: int = 5) -> str:
+    """Store key of one cell of :func:`probe_grid`: the embedding, the target's values and the folds."""
+    y_hash = hashlib.sha256(np.ascontiguousarray(np.asarray(y, dtype=np.float64)).tobytes()).hexdigest()
+    return content_key({"what": "probe", "v": VERSION, "embedding": embedding_key, "property": prop, "y": y_hash,
+                        "split": split, "seed": seed, "n_splits": n_splits})
 
 
 class _Folds:
@@ -162,4 +197,9 @@ def map_report(X: np.ndarray, coords: np.ndarray, *, key: str, store: Store | No
         return {"trustworthiness": scores.trustworthiness, "islands": islands.n_clusters,
                 "noise": islands.noise_fraction, "separation": None if math.isnan(separation) else separation}
 
-    return _cached(store, content_key({"what": "map", "v": VERSION, "map": key, "mcs": min_cluster_size}), compute)
+    return _cached(store, map_key(key, min_cluster_size=min_cluster_size), compute)
+
+
+def map_key(key: str, *, min_cluster_size: int = 15) -> str:
+    """Store key of :func:`map_report`'s result for the map stored under ``key``."""
+    return content_key({"what": "map", "v": VERSION, "map": key, "mcs": min_cluster_size})

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
+from typing_extensions import override
 
 from crystalrep.encoders.cgcnn import CGCNN, MASK_TOKEN
 from crystalrep.graphs import GraphConfig, arrays_to_graph
@@ -54,7 +55,7 @@ class PretextTask(nn.Module):
         """Hyperparameters of the task (recorded in checkpoint metadata)."""
         return {}
 
-    def make_batch(self, indices: Sequence[int], corpus: Corpus, rng: np.random.Generator) -> Any:
+    def make_batch(self, indices: Sequence[int] | np.ndarray, corpus: Corpus, rng: np.random.Generator) -> Any:
         """Collate the prebuilt graphs of ``indices`` (subclasses may build views instead)."""
         if corpus.graphs is None:
             raise ValueError(f"task {self.name!r} needs prebuilt graphs.")
@@ -70,9 +71,10 @@ def _noise(shape: torch.Size, generator: torch.Generator | None, like: Tensor) -
 
 
 class DenoiseTask(PretextTask):
-    """Denoising in the spirit of CDSSL (New et al. 2024) and Zaidi et al. (2022): every atom is
-    displaced by Gaussian noise of ``sigma`` Å; from the noisy graph, predict the displacement field
-    that restores the clean crystal (``-noise / sigma``).
+    """Denoising in the spirit of CDSSL (New et al. 2024) and Zaidi et al. (2022).
+
+    Every atom is displaced by Gaussian noise of ``sigma`` Å; from the noisy graph, predict the
+    displacement field that restores the clean crystal (``-noise / sigma``).
 
     The prediction is equivariant by construction, ``v_i = mean_j w_ij * unit(vec_ij)`` with an
     invariant edge weight ``w_ij = MLP(h_i + h_j, h_i * h_j, rbf(d_ij), d_ij)``. The edge list stays
@@ -89,6 +91,7 @@ class DenoiseTask(PretextTask):
         self.edge_head = _mlp(2 * width + encoder.config.n_rbf + 1, width, 1)
 
     @property
+    @override
     def params(self) -> dict[str, Any]:
         return {"sigma": self.sigma, "target": "displacement"}
 
@@ -110,8 +113,11 @@ class DenoiseTask(PretextTask):
 
 
 class ContrastiveTask(PretextTask):
-    """SimCLR for crystals: two physical views per crystal (``augment.random_view``), a projection
-    head, and InfoNCE (NT-Xent) at temperature ``tau`` against the other 2B - 2 in-batch views."""
+    """SimCLR for crystals: two physical views per crystal, a projection head and InfoNCE.
+
+    Views come from ``augment.random_view``; the loss is NT-Xent at temperature ``tau`` against the
+    other 2B - 2 in-batch views.
+    """
 
     name = "contrastive"
     needs_graphs = False
@@ -126,11 +132,12 @@ class ContrastiveTask(PretextTask):
         self.projector = _mlp(encoder.config.out_dim, encoder.config.hidden, self.proj_dim)
 
     @property
+    @override
     def params(self) -> dict[str, Any]:
         return {"tau": self.tau, "view_sigma": self.augment.sigma, "proj_dim": self.proj_dim,
                 "supercell_prob": self.augment.supercell_prob, "max_factor": self.augment.max_factor}
 
-    def make_batch(self, indices: Sequence[int], corpus: Corpus, rng: np.random.Generator) -> tuple[Batch, Batch]:
+    def make_batch(self, indices: Sequence[int] | np.ndarray, corpus: Corpus, rng: np.random.Generator) -> tuple[Batch, Batch]:
         """Two independently augmented views of the same crystals."""
         views = []
         for _ in range(2):
@@ -161,6 +168,7 @@ class MaskingTask(PretextTask):
         self.element_head = _mlp(encoder.config.hidden, encoder.config.hidden, encoder.config.max_z + 1)
 
     @property
+    @override
     def params(self) -> dict[str, Any]:
         return {"mask_rate": self.mask_rate}
 

@@ -90,6 +90,24 @@ def test_user_errors_exit_2_with_one_line(ds: Dataset, capsys: pytest.CaptureFix
                                          "--label", "colour")
 
 
+def test_passed_through_messages_are_one_capped_line(capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library may echo a megabyte of input or many lines (pymatgen does): stderr gets one line."""
+    def echoing() -> None:
+        raise ValueError("bad line:\n" + "x" * 1_000_000 + "\r\n\x00\x1b[31m" + "y\n" * 1000)
+
+    monkeypatch.setattr("crystalrep.datasets.list_datasets", echoing)
+    line = fails(capsys, "data", "list")
+    assert len(line) <= 300 and line.endswith("…") and "\x1b" not in line and "\x00" not in line
+
+
+@pytest.mark.parametrize("argv", [["data", "show", "tiny\n"], ["embed", "--dataset", "cli", "--encoder", "magpie\n"],
+                                  ["jobs", "status", "x\n"], ["data", "delete", "DEFAULT"]])
+def test_names_with_line_breaks_or_reserved_cases_exit_2(ds: Dataset, capsys: pytest.CaptureFixture[str],
+                                                         argv: list[str]) -> None:
+    fails(capsys, *argv)
+
+
 def test_check_invariance_passes_for_cgcnn_random_and_fails_with_exit_1(
         ds: Dataset, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     argv = ["check", "invariance", "--dataset", "cli", "--encoder", "cgcnn-random", "--n", "8"]

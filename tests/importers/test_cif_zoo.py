@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import shared_data_dir
 
 from crystalrep.importers.api import import_path
 from crystalrep.structures import StructureError, read_structures
+from tests.conftest import shared_data_dir
 
 ROOT = shared_data_dir()
 ZOO = sorted(p for p in (ROOT / "cif_zoo").rglob("*") if p.name.lower().endswith((".cif", ".mcif", ".cif.gz"))) if ROOT else []

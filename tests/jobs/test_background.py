@@ -110,10 +110,45 @@ def test_stop_all_ends_a_running_task():
 
     folder = background.task_dir("sleeper")
     folder.mkdir(parents=True)
-    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    # a stand-in for `python -m crystalrep.cli.task <folder>`: its command line names the folder
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(folder)], start_new_session=True)
     atomic_write_json(folder / "spec.json", {"argv": ["sleep"], "key": "sleeper", "started": time.time()})
     atomic_write_json(folder / "pid.json", {"pid": proc.pid, "ticks": background._start_ticks(proc.pid)})
     assert background.state("sleeper").running
     assert background.stop_all() == ["sleeper"]
     assert proc.wait(timeout=10) != 0
     assert background.stop_all() == []
+
+
+def test_stop_never_signals_a_process_that_is_not_the_task():
+    folder = background.task_dir("foreign")
+    folder.mkdir(parents=True)
+    foreign = subprocess.Popen(["sleep", "60"], start_new_session=True)  # alive, pid and ticks right, not ours
+    try:
+        atomic_write_json(folder / "spec.json", {"argv": [], "key": "foreign", "started": time.time()})
+        atomic_write_json(folder / "pid.json", {"pid": foreign.pid, "ticks": background._start_ticks(foreign.pid)})
+        assert background.state("foreign").running
+        assert background.stop("foreign") is False and background.stop_all() == []
+        assert foreign.poll() is None
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+@pytest.mark.parametrize("pid_json", [{"pid": "abc"}, {"pid": -1, "ticks": 0}, {"pid": True}, {"pid": 1, "ticks": 0},
+                                      {"pid": 2**40}, []])
+def test_malformed_pid_files_are_not_running_and_never_signalled(pid_json):
+    folder = task_dir("odd")
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "spec.json", {"argv": [], "started": time.time() - 2 * background.STARTING_GRACE_S})
+    atomic_write_json(folder / "pid.json", pid_json)
+    assert state("odd").state == "failed" and background.stop("odd") is False
+
+
+@pytest.mark.parametrize("exit_json", [{"returncode": "abc", "finished": "x"}, {"returncode": None}, {"returncode": True}])
+def test_malformed_exit_files_are_failed_not_tracebacks(exit_json):
+    folder = task_dir("odd-exit")
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "spec.json", {"argv": [], "started": "yesterday"})
+    atomic_write_json(folder / "exit.json", exit_json)
+    assert state("odd-exit").state == "failed"

@@ -139,7 +139,7 @@ def test_status_derives_failure_from_stale_heartbeat_or_dead_pid(saved):
     assert job_status(job_id)["state"] == "running"
     atomic_write_json(folder / "status.json", {**me, "heartbeat": time.time() - 10})
     assert job_status(job_id)["state"] == "failed" and job_status(job_id)["reason"] == DIED
-    atomic_write_json(folder / "status.json", {**me, "heartbeat": time.time(), "pid_start": -1})
+    atomic_write_json(folder / "status.json", {**me, "heartbeat": time.time(), "pid_start": me["pid_start"] + 1})
     assert job_status(job_id)["state"] == "failed"  # same pid, other process: a reused pid
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     atomic_write_json(folder / "status.json", {**me, "heartbeat": time.time(), "pid": int(gone.stdout), "pid_start": None})
