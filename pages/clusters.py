@@ -1,4 +1,4 @@
-"""Clusters: groups and outliers in one encoder's embedding, compared with crystallographic labels."""
+"""Clusters: groups and outliers in one encoder's embedding, on a map, compared with crystallographic labels."""
 
 import math
 
@@ -6,7 +6,8 @@ import streamlit as st
 
 from crystalrep.plots import clusters as plots_clusters
 from crystalrep.plots import data as plots
-from ui import clusters, embeddings, state, usable_embeddings
+from ui import clusters, embeddings, explore, state, usable_embeddings
+from ui import projections as maps
 
 st.title("Clusters")
 ref, ds = state.require_dataset()
@@ -18,56 +19,60 @@ names = state.current_encoders()
 if not names:
     st.info("Choose at least one encoder in the sidebar.")
     st.stop()
-labels = plots_clusters.label_columns(ds)
 
-c1, c2, c3, c4 = st.columns([1, 1, 2, 1], vertical_alignment="bottom")
-name = c1.selectbox("Encoder", names, key=clusters.ENCODER)
-method = c2.segmented_control("Method", list(clusters.METHODS), format_func=clusters.METHODS.get, default="hdbscan",
-                              required=True, key=clusters.METHOD)
-if method == "hdbscan":
-    size = c3.slider("min_cluster_size", 2, min(200, len(ds) // 2), min(15, len(ds) // 2), key=clusters.MIN_SIZE,
-                     help="The smallest group HDBSCAN calls a cluster; smaller groups become noise.")
-    k_range = (0, 0)
-else:
-    top = min(30, len(ds) - 1)
-    k_range = c3.slider("k range (the k with the best silhouette is used)", 2, top, (2, min(12, top)), key=clusters.K_RANGE)
-    size = 0
-label = c4.selectbox("Compare with", labels, key=clusters.LABEL) if labels else None
-
-usable_embeddings.require(ref, [name], where="clusters")
-key = embeddings.key(ref, name)
-res = clusters.result(ref, name, key, method, size, k_range)
+choice = clusters.controls(ds, names, plots_clusters.label_columns(ds))
+usable_embeddings.require(ref, [choice.encoder], where="clusters")
+key = embeddings.key(ref, choice.encoder)
+res = clusters.of(ref, choice)
+kmeans = choice.method == "kmeans"
 cols = st.columns(4)
 cols[0].metric("Clusters", res.n_clusters)
 cols[1].metric("Noise", f"{res.noise_fraction:.1%}", help="Crystals HDBSCAN assigns to no cluster (k-means has none).")
 cols[2].metric("Silhouette", "—" if math.isnan(res.silhouette) else f"{res.silhouette:.2f}",
                help="Euclidean, in the full embedding, noise left out; on a fixed subsample of at most 2,000 crystals.")
-cols[3].metric("k" if method == "kmeans" else "min_cluster_size", res.params["k"] if method == "kmeans" else size)
+cols[3].metric("k" if kmeans else "min_cluster_size", res.params["k"] if kmeans else choice.min_cluster_size,
+               help=("Chosen by the best silhouette in the range." if kmeans and choice.k is None
+                     else "Set by you." if kmeans else None))
 if res.n_clusters == 0:
-    st.info(f"HDBSCAN calls every crystal noise at min_cluster_size {size}; the curve below shows the sizes at "
-            "which clusters appear.")
-st.caption(f"Clusters of the {name} embedding as stored (all {res.labels.size:,} crystals, every dimension; not a 2-D "
-           "map), the same computation as `crystalrep cluster`.")
+    st.info(f"HDBSCAN calls every crystal noise at min_cluster_size {choice.min_cluster_size}; the curve below shows "
+            "the sizes at which clusters appear.")
+st.caption(f"Clusters of the {choice.encoder} embedding as stored (all {res.labels.size:,} crystals, every dimension; "
+           "not a 2-D map), the same computation as `crystalrep cluster`.")
+
+panel = maps.map_panel(ref, choice.encoder, key="clusters.map")
+ex = explore.controls("clusters", ref, [choice.encoder])
+highlight, neighbours = explore.highlight(ref, ex)
+if maps.projection(ref, panel) is None:
+    maps.pending(ref, panel)
+else:
+    fig = clusters.map_figure(ref, choice, panel, key, highlight)
+    explore.chart(fig, key="clusters.chart", prefix="clusters", encoders=[choice.encoder])
+    with st.columns([1, 3])[0]:
+        explore.figure_downloads(fig, name=f"{ds.name}-clusters", key="clusters.export")
+explore.focus_panel(ref, ex, neighbours, [choice.encoder])
+explore.selection_panel(ref, ex)
 
 left, right = st.columns(2, gap="medium")
 with left:
-    if method == "hdbscan":
-        curve = clusters.sweep(ref, name, len(ds))
-        st.plotly_chart(plots_clusters.cluster_count_figure(curve, chosen=size, n_clusters=res.n_clusters,
-                                                            noise=res.noise_fraction), key="clusters.sweep")
+    if kmeans:
+        st.plotly_chart(plots_clusters.silhouette_k_figure(res.scores, chosen=res.params["k"]), key="clusters.k_curve")
+    else:
+        curve = clusters.sweep(ref, choice.encoder, len(ds))
+        st.plotly_chart(plots_clusters.cluster_count_figure(curve, chosen=choice.min_cluster_size,
+                                                            n_clusters=res.n_clusters, noise=res.noise_fraction),
+                        key="clusters.sweep")
         st.caption("HDBSCAN has cliffs: the cluster count can jump between neighbouring sizes, so read the curve, "
                    "not one number. The diamond marks the size in use.")
-    else:
-        st.plotly_chart(plots_clusters.silhouette_k_figure(res.scores, chosen=res.params["k"]), key="clusters.k")
 with right:
-    if label is None:
+    if choice.label is None:
         st.info("This dataset has no categorical column with two or more classes to compare the clusters with.")
     else:
-        table, ami = clusters.agreement(ref, res.labels, label)
-        st.plotly_chart(plots_clusters.crosstab_figure(table, ami=ami, label=label), key="clusters.crosstab")
+        table, ami = clusters.agreement(ref, res.labels, choice.label)
+        st.plotly_chart(plots_clusters.crosstab_figure(table, ami=ami, label=plots.label_name(choice.label, ds)),
+                        key="clusters.crosstab")
 
 st.subheader("Outliers")
-novel = clusters.novelty(ref, name, key)
+novel = clusters.novelty(ref, choice.encoder, key)
 flagged = int(novel.flagged.sum())
 st.caption(f"Novelty score: {novel.metric} distance to the k-th nearest neighbour (k = {novel.k}) in the embedding. The top "
            f"{clusters.NOVELTY_TOP:.0%} ({plots.plural(flagged, 'crystal')}, score ≥ {novel.threshold:.3g}) are listed.")

@@ -5,7 +5,9 @@ import streamlit as st
 
 from crystalrep.plots import data as plots
 from ui import cache, embeddings, state
+from ui.messages import sentence
 
+PTABLE_FONT_PX = 12
 UPLOAD_HELP = "CIF, POSCAR, extxyz, a CSV with a `cif` column, or a zip of CIF files."
 
 
@@ -52,17 +54,18 @@ cols[3].metric("Properties", len(ds.properties))
 st.caption(f"**Source:** {info.get('source') or 'not recorded'} · **License:** {info.get('license') or 'not recorded'}"
            f" · **Fingerprint:** `{info['fingerprint'][:12]}`", help=f"sha256 over ids and structures: {info['fingerprint']}")
 
-left, right = st.columns([3, 2], gap="medium")
-with left:
-    log = st.toggle("Log colour scale", key="data.ptable_log")
-    st.plotly_chart(cache.element_figure(ref, log=log), key="data.ptable")
-with right:
-    prop = state.current_property()
-    if prop is None:
-        st.info("This dataset has no property columns to plot.")
-    else:
-        st.plotly_chart(cache.histogram_figure(ref, prop), key="data.histogram")
-        st.caption(plots.property_summary(ds, prop))
+log = st.toggle("Log colour scale", key="data.ptable_log")
+# The whole width, so each tile is wide enough for its symbol and count at 12 px (in a 3/5 column at
+# 1024 px the tiles were 20 px wide and their numbers unreadable).
+table_figure = cache.element_figure(ref, log=log).update_traces(textfont_size=PTABLE_FONT_PX)
+st.plotly_chart(table_figure, key="data.ptable")
+prop = state.current_property()
+if prop is None:
+    st.info("This dataset has no property columns to plot.")
+else:
+    left, right = st.columns([3, 2], gap="medium", vertical_alignment="center")
+    left.plotly_chart(cache.histogram_figure(ref, prop), key="data.histogram")
+    right.caption(plots.property_summary(ds, prop))
 
 st.subheader("Structures")
 query = st.text_input("Search", key="data.search", placeholder="id, formula or chemical system, e.g. TiO or O-Sr-Ti")
@@ -77,13 +80,13 @@ if not names:
     st.info("Choose encoders in the sidebar to see or compute their embeddings of this dataset.")
 else:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    todo = [r["encoder"] for r in rows if not r["stored"]]
+    todo = [r["encoder"] for r in rows if r["stored"] != "yes"]
     if todo and st.button(f"Compute {', '.join(todo)}", key="data.embed", type="primary",
                           help="Embeds every crystal with each missing encoder (cached in the store)."):
         try:
             embeddings.compute(ref, todo)
         except ValueError as exc:  # e.g. an element beyond an encoder's range; the others are stored
-            st.error(state.sentence(exc))
+            st.error(sentence(exc))
         else:
             st.rerun()
 

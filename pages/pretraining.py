@@ -18,20 +18,20 @@ ref, ds = state.require_dataset()
 start = pt.defaults()
 with st.form("pretrain.form"):
     st.markdown(f"**New job** on dataset **{ds.name}** ({len(ds):,} crystals)")
-    cols = st.columns(5)
-    cols[0].selectbox("Pretext task", TASK_NAMES, key=pt.widget_key("task"),
-                      help="denoise: predict the displacements that undo Gaussian noise; contrastive: InfoNCE "
-                           "between two physical views; masking: predict hidden elements.")
-    cols[1].number_input("Epochs", 1, 10_000, start["epochs"], key=pt.widget_key("epochs"))
-    cols[2].number_input("Batch size", 2, 4096, start["batch_size"], key=pt.widget_key("batch_size"))
-    cols[3].number_input("Learning rate", 1e-6, 1.0, start["lr"], format="%.1e", key=pt.widget_key("lr"))
-    cols[4].number_input("Seed", 0, 2**31 - 1, start["seed"], key=pt.widget_key("seed"))
-    cols = st.columns(3)
-    cols[0].number_input("σ noise, Å (denoise, contrastive)", 1e-3, 2.0, start["sigma"], format="%.3f",
-                         key=pt.widget_key("sigma"))
-    cols[1].number_input("τ temperature (contrastive)", 1e-3, 10.0, start["tau"], format="%.3f", key=pt.widget_key("tau"))
-    cols[2].number_input("Mask rate (masking)", 0.01, 0.99, start["mask_rate"], format="%.2f",
-                         key=pt.widget_key("mask_rate"))
+    with st.container(horizontal=True, wrap=True):  # fixed widths wrap onto new rows instead of squeezing
+        st.selectbox("Pretext task", TASK_NAMES, key=pt.widget_key("task"), width=180,
+                     help="denoise: predict the displacements that undo Gaussian noise; contrastive: InfoNCE "
+                          "between two physical views; masking: predict hidden elements.")
+        st.number_input("Epochs", 1, 10_000, start["epochs"], key=pt.widget_key("epochs"), width=150)
+        st.number_input("Batch size", 2, 4096, start["batch_size"], key=pt.widget_key("batch_size"), width=150)
+        st.number_input("Learning rate", 1e-6, 1.0, start["lr"], format="%.1e", key=pt.widget_key("lr"), width=150)
+        st.number_input("Seed", 0, 2**31 - 1, start["seed"], key=pt.widget_key("seed"), width=150)
+        st.number_input("σ noise, Å (denoise, contrastive)", 1e-3, 2.0, start["sigma"], format="%.3f",
+                        key=pt.widget_key("sigma"), width=250)
+        st.number_input("τ temperature (contrastive)", 1e-3, 10.0, start["tau"], format="%.3f",
+                        key=pt.widget_key("tau"), width=250)
+        st.number_input("Mask rate (masking)", 0.01, 0.99, start["mask_rate"], format="%.2f",
+                        key=pt.widget_key("mask_rate"), width=250)
     if st.form_submit_button("Start pretraining", type="primary", key="pretrain.start"):
         pt.launch(ds.name)
 if message := st.session_state.pop(pt.MESSAGE, None):
@@ -88,9 +88,9 @@ def live() -> None:
     if job["state"] in ("failed", "cancelled") and buttons.button("Resume job", key="pretrain.resume",
                                                                   icon=":material/play_arrow:"):
         action = "resume"
-    if epochs and buttons.button("Add to the sidebar encoders", key="pretrain.use", on_click=pt.use_encoder,
-                                 args=(name,), disabled=name in state.current_encoders(), icon=":material/add:"):
-        st.rerun()  # the callback changed the sidebar's choice; redraw the whole page to show it
+    if epochs:  # the callback reruns the whole app, so the sidebar shows the new choice
+        buttons.button("Add to the sidebar encoders", key="pretrain.use", on_click=pt.use_encoder, args=(name,),
+                       disabled=name in state.current_encoders(), icon=":material/add:")
     if action is not None:
         with st.spinner("Stopping the job…" if action == "cancel" else "Restarting from the last checkpoint…"):
             error = pt.act(action, job_id)

@@ -8,6 +8,8 @@ from crystalrep.plots import probes as plots_probes
 from crystalrep.plots.probes import SPLIT_NAMES
 from ui import probes, state, usable_embeddings
 
+CARD_PX = 250  # one probe card: "0.81 ± 0.03" at the metric's 36 px fits
+
 st.title("Probes")
 ref, ds = state.require_dataset()
 prop = state.current_property()
@@ -24,11 +26,10 @@ if info.kind != "numeric":
 st.caption("Ridge regression on standardised embeddings, penalty chosen by inner cross-validation; scores are "
            "mean ± std over the outer folds (seed 0), and every encoder is scored on the same folds.")
 
-left, right = st.columns([2, 1], vertical_alignment="bottom")
-split = left.segmented_control("Split", list(SPLIT_NAMES), format_func=SPLIT_NAMES.get, key=probes.SPLIT,
-                               default="random", required=True,
-                               help="grouped: no chemical system is in both train and test; leave one element out: "
-                                    "test on every crystal containing the element, train on the rest.")
+split = st.segmented_control("Split", list(SPLIT_NAMES), format_func=SPLIT_NAMES.get, key=probes.SPLIT,
+                             default="random", required=True, wrap=True,
+                             help="grouped: no chemical system is in both train and test; leave one element out: "
+                                  "test on every crystal containing the element, train on the rest.")
 y = probes.target(ref, prop)
 element = None
 if split == "element":
@@ -36,8 +37,8 @@ if split == "element":
     if not counts:
         st.info("No element can be held out: each must leave at least two labelled crystals on both sides.")
         st.stop()
-    element = right.selectbox("Held-out element", list(counts), key=probes.ELEMENT,
-                              format_func=lambda e: f"{e} ({counts[e]:,} crystals)")
+    element = st.selectbox("Held-out element", list(counts), key=probes.ELEMENT, width=320,
+                           format_func=lambda e: f"{e} ({counts[e]:,} crystals)")
 compare = st.checkbox("Compare splits", key=probes.COMPARE, help="R² under the random and grouped splits side by side.")
 problem = verdicts.probe_problem(ds.table, y, split=split, element=element)
 if problem:
@@ -48,15 +49,15 @@ names = list(usable_embeddings.require(ref, state.current_encoders(), where="pro
 rows = probes.comparison(ref, prop, names, split, element)
 
 st.subheader(f"{prop} · {SPLIT_NAMES[split]}" + (f" ({element})" if element else ""))
-cols = st.columns(min(len(names), 4))
-for i, row in enumerate(rows.to_dict("records")):
+cards = st.container(horizontal=True, wrap=True)  # as many per row as fit, so no number is cut short
+for row in rows.to_dict("records"):
     texts = plots_probes.card_texts(row, info.unit)
     verdict = probes.badge(ref, row["encoder"], row["r2_mean"])
-    with cols[i % len(cols)].container(border=True):
+    with cards.container(border=True, width=CARD_PX):
         st.markdown(f"**{row['encoder']}**")
-        with st.container(horizontal=True):
-            st.metric("R²", texts["r2"])
-            st.metric(texts["mae_label"], texts["mae"])
+        with st.container(horizontal=True, wrap=True):
+            st.metric("R²", texts["r2"], width="content")
+            st.metric(texts["mae_label"], texts["mae"], width="content")
         st.caption(texts["caption"])
         if verdict is not None:
             st.caption(verdict.caption, help=verdict.help)

@@ -1,10 +1,11 @@
-"""Projections: PCA | UMAP | t-SNE maps side by side, the numbers that say whether to believe them, and a sweep."""
+"""Projections: PCA | UMAP | t-SNE maps side by side, linked to structures and neighbours, with the numbers
+that say whether to believe them, exports, and a sweep."""
 
 import streamlit as st
 
 from crystalrep.jobs import background
 from crystalrep.plots import projections as pp
-from ui import embeddings, state, usable_embeddings
+from ui import embeddings, explore, state, usable_embeddings
 from ui import projections as maps
 
 ref, ds = state.require_dataset()
@@ -26,26 +27,26 @@ panels, note = view.live(usable)
 if note:
     st.caption(note)
 colour = maps.colouring(ref, view.colour, view.log, view.clip)
-label = view.colour if colour.kind == "categorical" else None
-
-drawn = {}
-for column, panel in zip(st.columns(len(panels)), panels, strict=True):
-    with column:
-        proj = maps.projection(ref, panel)
-        if proj is None:
-            st.markdown(f"**{panel.title}**")
-            maps.pending(ref, panel)
-            continue
-        ekey = embeddings.key(ref, panel.encoder)
-        st.plotly_chart(maps.figure(ref, panel, ekey, view), key=f"maps.chart.{len(drawn)}")
-        st.caption(pp.panel_caption(proj, maps.scores(ref, panel, ekey, label)))
-        maps.record(ref, panel, ekey, view, colour)
-        drawn[f"{panel.encoder} {pp.METHOD_NAMES[panel.method]} seed {panel.seed}"] = proj.coords
-st.caption(f"{colour.caption} All {len(ds):,} crystals are drawn in every map.")
+drawn = maps.ready(ref, panels)
+ex = explore.controls("maps", ref, [e for e in view.encoders if e in usable])
+highlight, neighbours = explore.highlight(ref, ex)
 if drawn:
-    csv = pp.coordinates_table(ds, drawn).to_csv(index=False).encode()
-    st.download_button("Download coordinates (CSV)", csv, file_name=f"{ds.name}-maps.csv", mime="text/csv",
-                       icon=":material/download:", key="maps.download")
+    shown = tuple(p for p, _ in drawn)
+    fig = maps.figure(ref, shown, tuple(embeddings.key(ref, p.encoder) for p in shown), view, highlight)
+    explore.chart(fig, key="maps.chart", prefix="maps", encoders=[p.encoder for p in shown])
+    maps.captions(ref, drawn, view, colour)
+    st.caption(f"{colour.caption} All {len(ds):,} crystals are drawn in every map.")
+    coords = pp.coordinates_table(ds, {f"{p.encoder} {pp.METHOD_NAMES[p.method]} seed {p.seed}": m.coords
+                                       for p, m in drawn})
+    cols = st.columns([2, 2, 2, 3])
+    cols[0].download_button("Coordinates (CSV)", coords.to_csv(index=False).encode(), file_name=f"{ds.name}-maps.csv",
+                            mime="text/csv", icon=":material/download:", key="maps.download", on_click="ignore")
+    with cols[1]:
+        explore.figure_downloads(fig, name=f"{ds.name}-maps", key="maps.export")
+    with cols[2]:
+        explore.chemiscope_download(ref, key="maps.chemiscope")
+explore.focus_panel(ref, ex, neighbours, [e for e in view.encoders if e in usable])
+explore.selection_panel(ref, ex)
 
 st.subheader("Sweep: seeds × parameter")
 st.caption("Robust claims survive a sweep: the same embedding mapped with several seeds and parameter values, "

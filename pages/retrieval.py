@@ -1,11 +1,14 @@
-"""Retrieval: a dataset crystal or an uploaded file -> its nearest neighbours in one encoder's full embedding."""
+"""Retrieval: a dataset crystal or an uploaded file -> its nearest neighbours in one encoder's full embedding,
+ringed on a map whose points are themselves queries."""
 
 import streamlit as st
 
-from crystalrep.analysis.retrieval import METRICS
 from crystalrep.plots import structures as plots_structures
+from crystalrep.plots.projections import Highlight
+from crystalrep.plots.style import colour_options
+from ui import embeddings, explore, state
+from ui import projections as maps
 from ui import retrieval as rv
-from ui import state
 
 st.title("Retrieval")
 ref, ds = state.require_dataset()
@@ -16,22 +19,15 @@ if not names:
 if len(ds) < 3:
     st.info(f"Retrieval needs at least 3 crystals; dataset '{ds.name}' has {len(ds)}.")
     st.stop()
-rv.clean_state(names, len(ds))
 st.caption("Exact nearest neighbours in the encoder's full embedding space (never in a 2-D map).")
-
-left, mid, right = st.columns([2, 3, 2])
-name = left.selectbox("Encoder", names, key=rv.ENCODER, help="One of the encoders chosen in the sidebar.")
-k = mid.slider("Neighbours (k)", 1, rv.max_k(len(ds)), min(10, rv.max_k(len(ds))), key=rv.K)
-metric = right.radio("Metric", METRICS, key=rv.METRIC, horizontal=True,
-                     help="cosine: distance = 1 − cos(angle); euclidean: straight-line distance.")
-source = st.radio("Query", [rv.FROM_DATASET, rv.FROM_UPLOAD], key=rv.SOURCE, horizontal=True)
+name, k, metric, source = rv.controls(ref, names)
 failed = rv.require(ref, [name], where="retrieval")[1]
 
 table = query_row = upload = None
+labels = rv.labels(ref)
 if failed:
     st.error(failed[name].removesuffix(".") + "; choose another encoder above.")
 elif source == rv.FROM_DATASET:
-    labels = rv.labels(ref)
     query_row = st.selectbox("Crystal (type to search by id, formula or space group)", range(len(ds)),
                              format_func=labels.__getitem__, key=rv.ROW)
     table = rv.row_neighbours(ref, name, query_row, k, metric)
@@ -45,35 +41,48 @@ else:
             st.error(search.error)
         table = search.table
 
+if not failed:
+    query = labels[query_row].split(" — ")[0] if upload is None else upload.name
+    ex = explore.controls("retrieval", ref, [name], focus_key=rv.ROW, neighbours=False)
+    rows = () if table is None else tuple(int(r) for r in table["row"])
+    panel = maps.map_panel(ref, name, key=rv.MAP)
+    if maps.projection(ref, panel) is None:
+        maps.pending(ref, panel)
+    else:
+        prop = state.current_property()
+        colour = prop if prop in colour_options(ds) else "crystal_system"
+        fig = rv.map_figure(ref, panel, embeddings.key(ref, name), Highlight(query_row, rows, ex.selection, ex.search),
+                            query, colour)
+        explore.chart(fig, key="retrieval.chart", prefix="retrieval", encoders=[name], focus_key=rv.ROW,
+                      on_focus=rv.to_dataset_query)
+
 if table is not None:
-    query = labels[query_row] if upload is None else upload.name
     st.subheader(f"{len(table)} nearest to {query}")
     st.caption(f"{name} embedding, {metric} distance"
                + (", the query itself excluded." if upload is None else "; distance ≈ 0: the encoder cannot tell that crystal from the query."))
     st.dataframe(plots_structures.neighbour_display(table), hide_index=True, width="stretch",
                  column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
-
-    spread = rv.spread(ref, tuple(int(r) for r in table["row"]), query_row)
+    spread = rv.spread(ref, rows, query_row)
     if len(spread):
         st.markdown("**Neighbour property spread**")
         st.caption("Standard deviation of each property among these neighbours against the whole dataset's: "
                    "a ratio well below 1 means the neighbours share the property.")
         st.dataframe(spread.drop(columns="query") if upload is not None else spread, hide_index=True, width="stretch")
-
     st.markdown("**Query and nearest neighbours in 3-D**")
-    images = st.toggle("Repeat atoms on cell faces", value=True, key=rv.IMAGES)
-    views = st.columns(1 + min(rv.N_VIEWS, len(table)))
-    with views[0]:
+    left, right = st.columns(2, gap="medium")
+    with left:
         if upload is None:
-            st.plotly_chart(rv.row_figure(ref, query_row, images=images, title=f"Query: {ds.ids[query_row]}"),
-                            key="retrieval.view.query")
+            explore.structure_view(ref, query_row, "retrieval", title=f"Query: {ds.ids[query_row]}")
         else:
-            st.plotly_chart(rv.upload_figure(upload.name, upload.getvalue(), images=images), key="retrieval.view.query")
-    for col, hit in zip(views[1:], table.itertuples(), strict=False):
+            st.plotly_chart(rv.upload_figure(upload.name, upload.getvalue(), images=True), key="retrieval.view.query")
+    images = "face atoms" in st.session_state.get("retrieval.show", explore.SHOW)
+    for col, hit in zip(right.columns(2) * 2, table.itertuples(), strict=False):
         with col:
-            st.plotly_chart(rv.row_figure(ref, int(hit.row), images=images, title=f"#{hit.rank} {hit.id}"),
-                            key=f"retrieval.view.{hit.rank}")
+            st.plotly_chart(rv.row_figure(ref, int(hit.row), images=images, title=f"#{hit.rank} {hit.id}",
+                                          height=rv.SMALL_VIEW), key=f"retrieval.view.{hit.rank}")
             st.caption(f"{hit.formula} · distance {hit.distance:.4f}")
+if not failed:
+    explore.selection_panel(ref, ex)
 
 st.subheader(f"Precision@{k} by label, every sidebar encoder")
 prop = state.current_property()

@@ -70,16 +70,3 @@ def with_californium(rows: list[int], name: str) -> Any:
     return out
 
 
-@pytest.fixture(autouse=True)
-def _streamlit_app_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """For the AppTest modules (``test_app*``): ``ui`` importable as under ``streamlit run``, empty
-    Streamlit caches, and background UMAP/t-SNE tasks recorded instead of started (they are real
-    detached processes that would outlive the test)."""
-    if not request.module.__name__.startswith("test_app"):
-        return
-    import streamlit as st
-
-    monkeypatch.syspath_prepend(str(ROOT))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    monkeypatch.setattr("crystalrep.jobs.background.start", lambda argv, *, key: None)

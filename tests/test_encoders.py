@@ -67,9 +67,9 @@ def default_structures() -> list[Structure]:
 
 
 def test_registry_lists_and_rejects() -> None:
-    assert available_encoders() == ["cgcnn-random", "chgnet", "magpie", "soap"]
+    assert available_encoders() == ["cgcnn-random", "chgnet", "magpie", "sevennet", "soap"]
     assert set(encoder_descriptions()) == set(available_encoders())
-    with pytest.raises(ValueError, match="valid encoders are: cgcnn-random, chgnet, magpie, soap"):
+    with pytest.raises(ValueError, match="valid encoders are: cgcnn-random, chgnet, magpie, sevennet, soap"):
         get_encoder("schnet")
 
 

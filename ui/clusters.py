@@ -1,23 +1,35 @@
-"""Cached clustering for the Clusters page, keyed by the embedding's store key and the parameters.
+"""Clusters page glue: the controls (all in the URL), cached clustering, and the map coloured by cluster.
 
-The embedding's store key (dataset fingerprint + encoder fingerprint) identifies the array, so a
-re-embedded dataset or a retrained checkpoint never gets a stale result.
+Cached functions are keyed by the embedding's store key (dataset fingerprint + encoder
+fingerprint), so a re-embedded dataset or a retrained checkpoint never gets a stale result.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from crystalrep.analysis import clusters
-from ui import embeddings
+from crystalrep.plots.data import label_name
+from crystalrep.plots.projections import METHOD_NAMES, Highlight
+from ui import embeddings, urlstate
+from ui import projections as maps
 from ui.cache import DatasetRef, dataset
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from crystalrep.datasets import Dataset
 
 ENCODER = "clusters.encoder"
 METHOD = "clusters.method"
 MIN_SIZE = "clusters.min_cluster_size"
 K_RANGE = "clusters.k_range"
+K = "clusters.k"
 LABEL = "clusters.label"
 METHODS = {"hdbscan": "HDBSCAN", "kmeans": "k-means"}
 MIN_CRYSTALS = 20  # fewer crystals than this cannot form more than a cluster or two
@@ -30,13 +42,73 @@ def _X(ref: DatasetRef, name: str) -> np.ndarray:
     return embeddings.cached(ref, name)[0]
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What the controls ask for: encoder, method and its parameters, and the label to compare with."""
+
+    encoder: str
+    method: str
+    min_cluster_size: int
+    k_range: tuple[int, int]
+    k: int | None
+    label: str | None
+
+
+def controls(ds: Dataset, names: list[str], labels: list[str]) -> Choice:
+    """Draw the clustering controls, each bound to the URL (``enc``, ``method``, ``mcs``, ``krange``, ``k``, ``label``)."""
+    n = len(ds)
+    c1, c2, c5 = st.columns([2, 2, 2], vertical_alignment="bottom")
+    c3, c4 = st.columns([3, 2], vertical_alignment="bottom")
+    urlstate.bind(ENCODER, "enc", names[0], valid=names)
+    urlstate.bind(METHOD, "method", "hdbscan", valid=list(METHODS))
+    name = c1.selectbox("Encoder", names, key=ENCODER)
+    method = c2.segmented_control("Method", list(METHODS), format_func=METHODS.get, required=True, key=METHOD)
+    size, k_range, k = 0, (0, 0), None
+    if method == "hdbscan":
+        hi = min(200, n // 2)
+        size = urlstate.bind(MIN_SIZE, "mcs", min(15, hi), codec=urlstate.INT, valid=range(2, hi + 1))
+        c3.slider("min_cluster_size", 2, hi, key=MIN_SIZE,
+                  help="The smallest group HDBSCAN calls a cluster; smaller groups become noise.")
+    else:
+        top = min(30, n - 1)
+        urlstate.bind(K_RANGE, "krange", (2, min(12, top)), codec=urlstate.INT_PAIR,
+                      valid=lambda v: 2 <= v[0] <= v[1] <= top)
+        k_range = c3.slider("k range scored by silhouette", 2, top, key=K_RANGE)
+        k = urlstate.bind(K, "k", None, codec=urlstate.OPTIONAL_INT, valid=lambda v: v is None or 2 <= v <= top)
+        c4.selectbox("k", [None, *range(2, top + 1)], key=K, format_func=lambda v: "best silhouette" if v is None
+                     else str(v), help="Set k, or let the best silhouette in the range choose it (the curve shows all).")
+    label = None
+    if labels:
+        urlstate.bind(LABEL, "label", labels[0], valid=labels)
+        label = c5.selectbox("Compare with", labels, key=LABEL, format_func=lambda c: label_name(c, ds))
+    return Choice(name, method, int(size), (int(k_range[0]), int(k_range[1])), k, label)
+
+
 @st.cache_data(max_entries=128, show_spinner="Clustering the embedding…")
 def result(ref: DatasetRef, name: str, embedding_key: str, method: str, min_cluster_size: int,
-           k_range: tuple[int, int]) -> clusters.ClusterResult:
-    """HDBSCAN (``min_cluster_size``) or k-means (best silhouette for k in ``k_range``, inclusive)."""
+           k_range: tuple[int, int], k: int | None = None) -> clusters.ClusterResult:
+    """HDBSCAN (``min_cluster_size``) or k-means (``k``, or the best silhouette in ``k_range``, inclusive)."""
     if method == "hdbscan":
         return clusters.hdbscan_clusters(_X(ref, name), min_cluster_size=min_cluster_size)
-    return clusters.kmeans_clusters(_X(ref, name), k_range=range(k_range[0], k_range[1] + 1))
+    return clusters.kmeans_clusters(_X(ref, name), k=k, k_range=range(k_range[0], k_range[1] + 1))
+
+
+def of(ref: DatasetRef, choice: Choice) -> clusters.ClusterResult:
+    """:func:`result` for the controls' choice."""
+    return result(ref, choice.encoder, embeddings.key(ref, choice.encoder), choice.method, choice.min_cluster_size,
+                  choice.k_range, choice.k)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def map_figure(ref: DatasetRef, choice: Choice, panel: maps.Panel, embedding_key: str,
+               highlight: Highlight) -> go.Figure:
+    """The cluster map: the panel's coordinates coloured by cluster, noise grey, highlights on top."""
+    from crystalrep.plots.clusters import cluster_map_figure
+
+    coords = maps.projection(ref, panel).coords
+    title = f"{choice.encoder} · {METHOD_NAMES[panel.method]}, coloured by {METHODS[choice.method]} cluster"
+    return cluster_map_figure(coords, dataset(ref), of(ref, choice).labels, title=title, method=panel.method,
+                              highlight=highlight)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)

@@ -78,14 +78,21 @@ def missing(ref: DatasetRef, names: list[str]) -> list[str]:
 
 
 def status(ref: DatasetRef, names: list[str]) -> list[dict[str, Any]]:
-    """One row per encoder: stored or not, and for stored ones dim, device, seconds and rate."""
+    """One row per encoder, as text for display: stored or not, and for stored ones dim, device,
+    seconds, rate and creation time (``"–"`` where the store holds no value, never ``None``)."""
     rows = []
     for name in names:
         hit = cached(ref, name)
         meta = hit[1] if hit else {}
-        rows.append({"encoder": name, "stored": hit is not None, "dim": meta.get("dim"),
-                     "device": meta.get("device"), "seconds": meta.get("seconds"),
-                     "crystals/s": meta.get("structures_per_second"), "created": meta.get("created")})
+
+        def shown(field: str, fmt: str = "{}", meta: dict[str, Any] = meta) -> str:
+            value = meta.get(field)
+            return "–" if value is None else fmt.format(value)
+
+        rows.append({"encoder": name, "stored": "yes" if hit is not None else "not yet", "dim": shown("dim"),
+                     "device": shown("device"), "seconds": shown("seconds", "{:.1f}"),
+                     "crystals/s": shown("structures_per_second", "{:,.0f}"),
+                     "created": shown("created").replace("T", " ").split("+")[0]})
     return rows
 
 

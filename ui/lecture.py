@@ -1,9 +1,10 @@
-"""Lecture page glue: run-on-demand sections, cached demo results, tolerant embedding.
+"""Lecture page glue: run-on-demand sections, cached wrappers of :mod:`crystalrep.lecture`, tolerant embedding.
 
 Cached functions take the :class:`~ui.cache.DatasetRef` and the encoders' store keys, so a rebuilt
-dataset or a retrained checkpoint is never served stale; the science lives in
-:mod:`crystalrep.lecture.analogies` and :mod:`crystalrep.lecture.runs` (which also keep
-the heavier results in the store).
+dataset or a retrained checkpoint is never served stale. Every number comes from
+:mod:`crystalrep.lecture` (runs, examples, analogies), which also keeps the heavier results in the
+store. Below them: "prepare all sections", which runs ``crystalrep lecture prepare`` as a background
+task and shows its progress (presenter mode's switch and picker are in :mod:`ui.lecture_sections`).
 """
 
 from __future__ import annotations
@@ -15,83 +16,59 @@ import pandas as pd
 import streamlit as st
 
 from crystalrep.lecture import analogies as lecture
+from crystalrep.lecture import examples
 from crystalrep.lecture import runs as lecture_runs
+from crystalrep.lecture.runs import GEOMETRY, INVARIANCE_N
 from ui import embeddings
 from ui.cache import DatasetRef, dataset
+from ui.messages import sentence
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-GEOMETRY = "cell size only"  # display name of the geometry-only control embedding
-INVARIANCE_N = 20
-ANSWER = "SrTiO3"  # the lecture's example: z(BaTiO3) − z(BaX) + z(SrX) ≈ z(SrTiO3)
-QUERY = "BaTiO3"
+__all__ = ["GEOMETRY", "INVARIANCE_N"]
+
 FAMILY = "lecture.family"
 ANALOGY = "lecture.analogy"
-MAX_CHOICES = 400
+PRESENTER = "lecture.presenter"
+SECTION = "lecture.section"
 
 
-def sentence(exc: BaseException) -> str:
-    """The first line of an exception's message, ending with a full stop."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def ran(section: int, label: str = "Run") -> bool:
-    """A Run button whose press is remembered for the session (results are cached, so reruns are fast)."""
+def ran(section: int, label: str = "Run", *, ready: bool = False) -> bool:
+    """A Run button whose press is remembered for the session; ``ready`` (all results stored) needs no press."""
     key = f"lecture.ran.{section}"
+    if ready:
+        return True
     st.button(label, key=f"lecture.run.{section}", type="primary", disabled=bool(st.session_state.get(key)),
               on_click=st.session_state.__setitem__, args=(key, True))  # set before the rerun draws the button
     return bool(st.session_state.get(key))
 
 
-@st.cache_resource(show_spinner=False)
-def _failures() -> dict[str, str]:
-    """Embedding store key -> why that encoder cannot embed that dataset (deterministic, so kept)."""
-    return {}
-
-
-def embedded(ref: DatasetRef, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Embeddings of ``names``, computing missing ones with a progress bar; refusals become sentences."""
-    known, out, failed = _failures(), {}, {}
-    for name in dict.fromkeys(names):
-        try:
-            key = embeddings.key(ref, name)
-        except (ValueError, OSError) as exc:
-            failed[name] = f"{name} cannot be loaded ({sentence(exc).rstrip('.')})."
-            continue
-        if key in known:
-            failed[name] = known[key]
-            continue
-        if embeddings.cached(ref, name) is None:
-            slot = st.empty()
-            try:
-                with slot.container():
-                    embeddings.compute(ref, [name])
-            except ValueError as exc:
-                failed[name] = known[key] = f"{name} cannot embed this dataset ({sentence(exc).rstrip('.')})."
-                continue
-            finally:
-                slot.empty()
-        hit = embeddings.cached(ref, name)
-        if hit is None:
-            failed[name] = f"the {name} embedding could not be stored (disk full?)."
-        else:
-            out[name] = hit[0]
-    return out, failed
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def _invariance(ref: DatasetRef, name: str, key: str, n: int) -> dict[str, Any]:
     try:
-        return lecture_runs.invariance_cached(dataset(ref), embeddings.encoder(name), n=n, seed=0)
+        return lecture_runs.invariance_cached(dataset(ref), embeddings.encoder(name), n=n, seed=lecture_runs.SEED)
     except (ValueError, OSError) as exc:
         return {"error": f"{name}: {sentence(exc)}"}
 
 
-def invariance(ref: DatasetRef, name: str) -> dict[str, Any]:
-    """Invariance scores of one encoder on :data:`INVARIANCE_N` crystals (or ``{"error": sentence}``)."""
-    return _invariance(ref, name, embeddings.key(ref, name), INVARIANCE_N)
+def invariance_all(ref: DatasetRef, names: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Invariance results per encoder (with a progress bar while computing) and error sentences."""
+    results, errors = {}, []
+    bar = st.progress(0.0)
+    for i, name in enumerate(names):
+        bar.progress(i / len(names), text=f"Transforming {INVARIANCE_N} crystals and embedding them with {name} "
+                                          f"({i + 1} of {len(names)})…")
+        try:
+            result = _invariance(ref, name, embeddings.key(ref, name), INVARIANCE_N)
+        except (ValueError, OSError) as exc:  # the encoder itself cannot be built
+            result = {"error": f"{name}: {sentence(exc)}"}
+        if "error" in result:
+            errors.append(result["error"])
+        else:
+            results[name] = result
+    bar.empty()
+    return results, errors
 
 
 def _embedding(ref: DatasetRef, name: str) -> tuple[np.ndarray, str]:
@@ -102,6 +79,10 @@ def _embedding(ref: DatasetRef, name: str) -> tuple[np.ndarray, str]:
     if hit is None:
         raise ValueError(f"the {name} embedding is not stored yet.")
     return hit[0], embeddings.key(ref, name)
+
+
+def _key(ref: DatasetRef, name: str) -> str:
+    return lecture.geometry_key(dataset(ref)) if name == GEOMETRY else embeddings.key(ref, name)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -117,41 +98,31 @@ def probe_grid(ref: DatasetRef, names: list[str], properties: list[str] | None =
     Raises:
         ValueError: Too few crystals or chemical systems for a grouped 5-fold split.
     """
-    keys = tuple(lecture.geometry_key(dataset(ref)) if n == GEOMETRY else embeddings.key(ref, n) for n in names)
+    keys = tuple(_key(ref, n) for n in names)
     return _grid(ref, tuple(names), keys, None if properties is None else tuple(properties))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _map(ref: DatasetRef, name: str, key: str) -> tuple[np.ndarray, dict[str, Any]]:
-    from crystalrep.analysis.projections import cache_key, project_cached
-
     X, _ = _embedding(ref, name)
-    proj = project_cached(X, key, method="tsne", seed=0)
-    return proj.coords, lecture_runs.map_report(X, proj.coords, key=cache_key(key, proj.spec))
+    return lecture_runs.tsne_map(X, key)
 
 
 def tsne_map(ref: DatasetRef, name: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """t-SNE coordinates (openTSNE defaults, seed 0; shared with the Projections page's cache) and map scores."""
-    key = lecture.geometry_key(dataset(ref)) if name == GEOMETRY else embeddings.key(ref, name)
-    return _map(ref, name, key)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def hover(ref: DatasetRef, prop: str) -> list[str]:
-    """``"id · formula · property"`` per row, for map hover text."""
-    table = dataset(ref).table
-    values = pd.to_numeric(table[prop], errors="coerce")
-    return [f"{i} · {f} · {prop} {v:.3g}" for i, f, v in zip(table["id"], table["formula"], values, strict=True)]
+    """t-SNE coordinates and map scores (:func:`crystalrep.lecture.runs.tsne_map`)."""
+    return _map(ref, name, _key(ref, name))
 
 
 def map_figure(ref: DatasetRef, names: list[str], prop: str, titles: list[str]) -> go.Figure:
     """Both t-SNE maps coloured by ``prop`` (:func:`crystalrep.plots.lecture.map_pair_figure`)."""
     from crystalrep.plots import data as plots
     from crystalrep.plots import lecture as plots_lecture
+
     ds = dataset(ref)
     values = pd.to_numeric(ds.table[prop], errors="coerce").to_numpy(dtype=np.float64)
     return plots_lecture.map_pair_figure([tsne_map(ref, n)[0] for n in names], values, titles=titles,
-                                         colour_label=plots.axis_label(ds.properties[prop]), hover=hover(ref, prop))
+                                         colour_label=plots.axis_label(ds.properties[prop]),
+                                         hover=plots_lecture.hover_text(ds.table, prop))
 
 
 @st.cache_data(max_entries=8, show_spinner="Finding analogy squares…")
@@ -160,81 +131,37 @@ def analogies(ref: DatasetRef) -> pd.DataFrame:
     return lecture.find_analogies(dataset(ref))
 
 
-def formula(ref: DatasetRef, row: int) -> str:
-    """Reduced formula of one row."""
-    return str(dataset(ref).table["formula"].iloc[int(row)])
-
-
-def analogy_label(ref: DatasetRef, quad: tuple[int, int, int, int]) -> str:
-    """``"CaTiO3 − CaMoO3 + SrMoO3 ≈ SrTiO3?"``."""
-    a, b, c, d = (formula(ref, r) for r in quad)
-    return f"{a} − {b} + {c} ≈ {d}?"
+def formulas(ref: DatasetRef) -> list[str]:
+    """Reduced formula of every row."""
+    return dataset(ref).table["formula"].astype(str).tolist()
 
 
 def analogy_choices(ref: DatasetRef, family: str) -> list[tuple[int, int, int, int]]:
-    """The family's analogies, those answered by :data:`ANSWER` first, at most :data:`MAX_CHOICES`."""
+    """The family's analogies, the lecture's headline square first (:func:`examples.ordered_choices`)."""
     quads = analogies(ref)
-    quads = quads[quads["family"] == family]
-    answers = dataset(ref).table["formula"].iloc[quads["d"].to_numpy()].to_numpy()
-    ordered = pd.concat([quads[answers == ANSWER], quads[answers != ANSWER]])
-    return [tuple(int(v) for v in r) for r in ordered[["a", "b", "c", "d"]].to_numpy()[:MAX_CHOICES]]
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _analogy_rows(ref: DatasetRef, names: tuple[str, ...], keys: tuple[str, ...], family: str,
-                  quad: tuple[int, int, int, int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    quads = analogies(ref)
-    family_quads = quads[quads["family"] == family][["a", "b", "c", "d"]].to_numpy()
-    one, summary, path = [], [], {}
-    for name in names:
-        X = lecture.standardize(_embedding(ref, name)[0])
-        res = lecture.analogy(X, *quad, k=1)
-        one.append({"encoder": name, "residual": res.residual, "residual of answering a or c": res.baseline,
-                    "rank of the answer": f"{res.rank} of {res.n_candidates}",
-                    "nearest to the query": formula(ref, res.nearest[0])})
-        stats = lecture.summarize_analogies(X, family_quads)
-        summary.append({"encoder": name, "analogies": stats["n"], "median rank": stats["median_rank"],
-                        "answer ranked 1st": 100 * stats["top1"], "answer in top 5": 100 * stats["top5"],
-                        "median residual": stats["median_residual"],
-                        "beats answering a or c": 100 * stats["beats_baseline"]})
-        walk = lecture.interpolate(X, quad[1], quad[3], steps=7)
-        steps = zip(walk["nearest"], walk["distance"], strict=True)
-        path[name] = [f"{formula(ref, r)} ({dist:.2f})" for r, dist in steps]
-        path.setdefault("t", [f"{t:.2f}" for t in walk["t"]])
-    table = pd.DataFrame(path)
-    return pd.DataFrame(one), pd.DataFrame(summary), table[["t", *names]]
-
-
-def analogy_rows(ref: DatasetRef, names: list[str], family: str,
-                 quad: tuple[int, int, int, int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per encoder (standardised embedding): the chosen analogy, the family's summary, and the b → d walk."""
-    keys = tuple(embeddings.key(ref, n) for n in names)
-    return _analogy_rows(ref, tuple(names), keys, family, quad)
+    return examples.ordered_choices(quads[quads["family"] == family], formulas(ref))
 
 
 def lecture_example(ref: DatasetRef, family: str) -> list[str]:
-    """Which of the lecture's two crystals (BaTiO3, SrTiO3) the family lacks."""
-    ds = dataset(ref)
-    return [f for f in (QUERY, ANSWER) if not lecture.rows_with_formula(ds, f, family=family)]
+    """Crystals of the headline square (BaTiO3, BaZrO3, SrZrO3, SrTiO3) that the family lacks."""
+    table = dataset(ref).table
+    rows = table["formula"] if "prototype" not in table else table.loc[table["prototype"].astype(str) == family, "formula"]
+    return examples.missing_example(rows.astype(str).tolist())
 
 
-def invariance_all(ref: DatasetRef, names: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Invariance results per encoder (with a progress bar while computing) and error sentences."""
-    results, errors = {}, []
-    bar = st.progress(0.0)
-    for i, name in enumerate(names):
-        bar.progress(i / len(names), text=f"Transforming {INVARIANCE_N} crystals and embedding them with {name} "
-                                          f"({i + 1} of {len(names)})…")
-        try:
-            result = invariance(ref, name)
-        except (ValueError, OSError) as exc:  # the encoder itself cannot be built
-            result = {"error": f"{name}: {sentence(exc)}"}
-        if "error" in result:
-            errors.append(result["error"])
-        else:
-            results[name] = result
-    bar.empty()
-    return results, errors
+@st.cache_data(max_entries=64, show_spinner="Scoring every analogy of the family…")
+def _tables(ref: DatasetRef, names: tuple[str, ...], keys: tuple[str, ...], family: str,
+            quad: tuple[int, int, int, int]) -> examples.AnalogyTables:
+    quads = analogies(ref)
+    family_quads = quads[quads["family"] == family][["a", "b", "c", "d"]].to_numpy()
+    arrays = {name: _embedding(ref, name)[0] for name in names}
+    return examples.analogy_tables(arrays, formulas(ref), family_quads, quad)
+
+
+def analogy_tables(ref: DatasetRef, names: list[str], family: str,
+                   quad: tuple[int, int, int, int]) -> examples.AnalogyTables:
+    """Per encoder: the chosen analogy, the family's summary and the b → d walk (:func:`examples.analogy_tables`)."""
+    return _tables(ref, tuple(names), tuple(embeddings.key(ref, n) for n in names), family, quad)
 
 
 def pick(grid: pd.DataFrame, prop: str | None = None) -> tuple[str, str, bool]:
@@ -249,12 +176,11 @@ def r2(grid: pd.DataFrame, name: str, prop: str) -> tuple[float, float]:
 
 
 def pretrained(names: list[str]) -> list[str]:
-    """Pretrained ``cgcnn@…`` encoders: those chosen in the sidebar, else the three newest stored."""
-    from crystalrep.encoders import CHECKPOINT_PREFIX
+    """Section 3's ``cgcnn@…`` encoders (:func:`crystalrep.lecture.prepare.pretrained`)."""
+    from crystalrep.lecture.prepare import pretrained as choose
     from ui import state
 
-    chosen = [n for n in names if n.startswith(CHECKPOINT_PREFIX)]
-    return chosen or [n for n in state.encoder_names() if n.startswith(CHECKPOINT_PREFIX)][-3:]
+    return choose(names, state.encoder_names())
 
 
 def probe_property(numeric: list[str]) -> str:
@@ -263,3 +189,69 @@ def probe_property(numeric: list[str]) -> str:
 
     prop = state.current_property()
     return prop if prop in numeric else numeric[0]
+
+
+def presenting() -> bool:
+    """Whether presenter mode is on (one section per screen, projector-sized text)."""
+    return bool(st.session_state.get(PRESENTER))
+
+
+def _task(ref: DatasetRef, names: list[str]) -> str:
+    from crystalrep.store import content_key
+
+    return "lecture-" + content_key({"dataset": dataset(ref).fingerprint, "encoders": sorted(names)})[:24]
+
+
+@st.cache_data(max_entries=32, show_spinner="Checking what the lecture has stored…")
+def _plan(ref: DatasetRef, names: tuple[str, ...], available: tuple[str, ...],
+          stamp: str) -> list[tuple[int, str, float]]:
+    from crystalrep.lecture.prepare import Preparation
+
+    steps = Preparation(dataset(ref), list(names), available=list(available)).steps()
+    return [(s.section, s.label, s.seconds) for s in steps]
+
+
+def prepare_panel(ref: DatasetRef, names: list[str]) -> bool:
+    """"Prepare all sections" in the background, with its estimate; True when every section is stored."""
+    from crystalrep.cli.lecture import minutes
+    from crystalrep.jobs import background
+    from ui import state
+
+    if not names:
+        return False
+    key = _task(ref, names)
+    task = background.state(key)
+    ran = tuple(bool(st.session_state.get(f"lecture.ran.{i}")) for i in range(1, 5))
+    steps = _plan(ref, tuple(names), tuple(state.encoder_names()), f"{task.state}:{task.started}:{ran}")
+    if not steps:
+        if not presenting():
+            st.caption("All four sections are prepared: each opens without computing.")
+        return True
+    if task.running:
+        _progress(key)
+        return False
+    if task.state == "failed":
+        st.error(f"The last preparation failed: {task.message}")
+    total = sum(s[2] for s in steps)
+    argv = ["lecture", "prepare", "--dataset", ref.name, "--encoders", ",".join(names)]
+    st.button(f"Prepare all sections in the background ({minutes(total)})", key="lecture.prepare",
+              icon=":material/play_circle:", on_click=background.start, args=(argv,), kwargs={"key": key},
+              help="Computes every embedding, invariance table, probe and t-SNE map the four sections show into "
+                   "the store, so none of them makes the room wait. The estimate is for this machine's CPU.")
+    st.caption(f"Not stored yet: {', '.join(label for _, label, _ in steps)}.")
+    return False
+
+
+@st.fragment(run_every=2)
+def _progress(key: str) -> None:
+    import re
+
+    from crystalrep.jobs import background
+
+    task = background.state(key)
+    if not task.running:
+        st.rerun()  # finished: redraw the page, whose sections now open without computing
+    found = re.search(r"step (\d+) of (\d+)", task.message)
+    done = (int(found[1]) - 1) / int(found[2]) if found else 0.0
+    text = task.message.removeprefix("lecture:").strip() or "starting"
+    st.progress(done, text=f"Preparing the lecture in the background: {text}.")

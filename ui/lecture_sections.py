@@ -1,28 +1,87 @@
-"""What each Lecture section draws once its Run button has been pressed (numbers from :mod:`ui.lecture`).
+"""What each Lecture section draws, presenter mode, and "prepare all sections" in the background.
 
-Every sentence that states a result is built from the computed numbers, so it says what the
-data show — including when they do not show the effect the lecture expects.
+Every sentence that states a result is built from the computed numbers
+(:mod:`crystalrep.lecture.sentences`), so it says what the data show — including when they do not
+show the effect the lecture expects. In presenter mode tables are HTML (they wrap instead of
+scrolling) and figures use projector-sized fonts (:func:`crystalrep.plots.lecture.for_projector`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from crystalrep.datasets import Dataset
+from crystalrep.lecture import sentences
 from crystalrep.plots import data as plots
 from crystalrep.plots import lecture as plots_lecture
+from crystalrep.plots.probes import pm
 from ui import lecture as lc
-from ui import lecture_verdicts as verdicts
+from ui import usable_embeddings
 from ui.cache import DatasetRef
+from ui.messages import sentence
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 MIN_CONTRAST = 20  # crystals needed for section 2 (5 grouped folds and a t-SNE worth looking at)
 PERCENT = st.column_config.NumberColumn(format="%.0f%%")
+THREE = st.column_config.NumberColumn(format="%.3f")
 
 
 def _warn(failed: dict[str, str]) -> None:
     for reason in failed.values():
         st.warning(reason)
+
+
+def _table(frame: Any, *, formats: dict[str, str] | None = None, config: dict[str, Any] | None = None,
+           html: bool = False) -> None:
+    """A table: wrapping HTML when ``html`` or in presenter mode (``formats``: column -> format string), else a
+    data grid (``config``: its column configuration)."""
+    if html or lc.presenting():
+        if isinstance(frame, pd.DataFrame):
+            frame = frame.style.format(formats or {}, na_rep="–").hide(axis="index")
+        st.table(frame)
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+
+
+def _chart(fig: go.Figure, key: str) -> None:
+    st.plotly_chart(plots_lecture.for_projector(fig) if lc.presenting() else fig, key=key)
+
+
+def presenter_toggle() -> bool:
+    """The presenter-mode switch (``?present=1`` in the link turns it on); injects its style when on."""
+    from crystalrep.plots.lecture import PRESENTER_CSS
+
+    if lc.PRESENTER not in st.session_state and st.query_params.get("present") in ("1", "true"):
+        st.session_state[lc.PRESENTER] = True
+    on = st.toggle("Presenter mode", key=lc.PRESENTER,
+                   help="One section per screen, text at least 18 px, tables that wrap, no sidebar: for a projector.")
+    if on:
+        st.html(PRESENTER_CSS)
+    return on
+
+
+def _step(delta: int, n: int) -> None:
+    st.session_state[lc.SECTION] = min(max(int(st.session_state.get(lc.SECTION, 0)) + delta, 0), n - 1)
+
+
+def section_picker(titles: list[str]) -> int:
+    """Previous · section · Next; returns the index of the section on screen."""
+    if st.session_state.get(lc.SECTION) not in range(len(titles)):
+        st.session_state[lc.SECTION] = 0
+    now = int(st.session_state[lc.SECTION])
+    left, mid, right = st.columns([1, 4, 1], vertical_alignment="bottom")
+    left.button("Previous", key="lecture.prev", icon=":material/arrow_back:", disabled=now == 0,
+                on_click=_step, args=(-1, len(titles)), width="stretch")
+    mid.selectbox("Section", range(len(titles)), key=lc.SECTION, format_func=lambda i: titles[i],
+                  label_visibility="collapsed")
+    right.button("Next", key="lecture.next", icon=":material/arrow_forward:", disabled=now == len(titles) - 1,
+                 on_click=_step, args=(1, len(titles)), width="stretch")
+    return int(st.session_state[lc.SECTION])
 
 
 def invariance(ref: DatasetRef, names: list[str]) -> None:
@@ -34,12 +93,27 @@ def invariance(ref: DatasetRef, names: list[str]) -> None:
     for error in errors:
         st.warning(error)
     if results:
-        st.dataframe(plots_lecture.invariance_styler(results), hide_index=True, width="stretch")
+        _table(plots_lecture.invariance_styler(results), html=True)  # six columns: wrap, never scroll one away
         n = next(iter(results.values()))["n"]
         st.caption(f"Each cell: max / median relative change over {plots.plural(n, 'random crystal')} of this "
                    "dataset (seed 0); green below the 10⁻⁴ tolerance, red above; thermal noise is expected to be "
                    "non-zero.")
-        st.markdown(verdicts.invariance_verdict(results))
+        st.markdown(sentences.invariance_verdict(results))
+
+
+def _cards(shown: tuple[str, str], scores: list[tuple[float, float]], reports: list[dict[str, Any]],
+           folds: int) -> None:
+    """Per embedding: its name, then probe R², map separation and trustworthiness (wrapping, never cut)."""
+    for col, name, (mean, std), rep in zip(st.columns(2), shown, scores, reports, strict=True):
+        with col.container(border=True):
+            st.markdown(f"**{name}**")
+            with st.container(horizontal=True):
+                st.metric("Probe R²", pm(mean, std, folds=folds), width="content")
+                st.metric("Map separation", "–" if rep["separation"] is None else f"{rep['separation']:.2f}",
+                          width="content",
+                          help=f"Silhouette of the map by its own {rep['islands']} HDBSCAN islands: how clean it looks.")
+                st.metric("Trustworthiness", f"{rep['trustworthiness']:.2f}", width="content",
+                          help="1 = no false neighbours in the map.")
 
 
 def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
@@ -49,7 +123,7 @@ def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
         st.info(f"This demonstration needs at least {MIN_CONTRAST} crystals and a numeric property; "
                 f"'{ds.name}' has {plots.plural(len(ds), 'crystal')} and {len(numeric)} numeric properties.")
         return
-    embs, failed = lc.embedded(ref, names)
+    embs, failed = usable_embeddings.available(ref, names)
     _warn(failed)
     if not embs:
         st.info("None of the sidebar's encoders can embed this dataset; choose another one.")
@@ -58,7 +132,7 @@ def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
         grid = lc.probe_grid(ref, [lc.GEOMETRY, *embs])
         default = lc.pick(grid)[0]
     except ValueError as exc:
-        st.info(f"The probes cannot run on this dataset: {lc.sentence(exc)}")
+        st.info(f"The probes cannot run on this dataset: {sentence(exc)}")
         return
     if st.session_state.get("lecture.prop") not in numeric:
         st.session_state["lecture.prop"] = default
@@ -69,25 +143,21 @@ def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     try:
         good = lc.pick(grid, prop)[1]
     except ValueError as exc:
-        st.info(lc.sentence(exc))
+        st.info(sentence(exc))
         return
     shown = (lc.GEOMETRY, good)
     with st.spinner(f"t-SNE of both embeddings ({len(ds):,} crystals; about 15 s each the first time)…"):
         fig = lc.map_figure(ref, list(shown), prop, [f"{lc.GEOMETRY} (2 numbers per crystal)", good])
         reports = [lc.tsne_map(ref, n)[1] for n in shown]
-    st.plotly_chart(fig, key="lecture.maps")
+    _chart(fig, "lecture.maps")
     st.caption("openTSNE with default parameters, seed 0. Colour: linear scale clipped to the 2nd–98th "
                "percentiles; grey = no value.")
     scores = [lc.r2(grid, n, prop) for n in shown]
-    for col, name, (mean, std), rep in zip(st.columns(2), shown, scores, reports, strict=True):
-        a, b, c = col.columns([2, 1.3, 1.3])
-        a.metric(f"Probe R² · {name}", f"{mean:.2f} ± {std:.2f}" if mean == mean else "–")
-        b.metric("Map separation", "–" if rep["separation"] is None else f"{rep['separation']:.2f}",
-                 help=f"Silhouette of the map by its own {rep['islands']} HDBSCAN islands: how clean it looks.")
-        c.metric("Trustworthiness", f"{rep['trustworthiness']:.2f}", help="1 = no false neighbours in the map.")
-    st.markdown(verdicts.contrast_verdict(prop, good, scores[0][0], scores[1][0], *reports))
+    _cards(shown, scores, reports, folds=5)
+    st.markdown(sentences.contrast_verdict(prop, good, scores[0][0], scores[1][0], *reports))
     with st.expander("What each embedding's probe recovers, property by property (R²)"):
-        st.dataframe(grid.pivot(index="property", columns="embedding", values="r2_mean").round(3), width="stretch")
+        wide = grid.pivot(index="property", columns="embedding", values="r2_mean").round(3).reset_index()
+        _table(wide, formats={c: "{:.3f}" for c in wide.columns if c != "property"})
 
 
 def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
@@ -101,7 +171,7 @@ def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     if not numeric:
         st.info("This dataset has no numeric property to probe.")
         return
-    embs, failed = lc.embedded(ref, ["cgcnn-random", *pre, "magpie", "chgnet"])
+    embs, failed = usable_embeddings.available(ref, ["cgcnn-random", *pre, "magpie", "chgnet"])
     _warn(failed)
     if not embs:
         return
@@ -109,16 +179,17 @@ def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     try:
         grid = lc.probe_grid(ref, list(embs), [prop])
     except ValueError as exc:
-        st.info(f"The probes cannot run on this dataset: {lc.sentence(exc)}")
+        st.info(f"The probes cannot run on this dataset: {sentence(exc)}")
         return
-    st.plotly_chart(plots_lecture.r2_bars(grid, title=plots.axis_label(ds.properties[prop])), key="lecture.r2")
-    st.caption("Mean ± std over 5 folds grouped by chemical system. Change the property in the sidebar.")
-    st.markdown(verdicts.pretraining_verdict(grid, pre))
+    _chart(plots_lecture.r2_bars(grid, title=plots.axis_label(ds.properties[prop])), "lecture.r2")
+    st.caption("Mean ± std over 5 folds grouped by chemical system."
+               + ("" if lc.presenting() else " Change the property in the sidebar."))
+    st.markdown(sentences.pretraining_verdict(grid, pre))
 
 
 def analogies(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     """Section 4: analogy residuals and ranks per encoder, the family's summary, and an interpolation."""
-    embs, failed = lc.embedded(ref, names)
+    embs, failed = usable_embeddings.available(ref, names)
     _warn(failed)
     quads = lc.analogies(ref)
     if not embs or quads.empty:
@@ -134,26 +205,30 @@ def analogies(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
                           on_change=lambda: st.session_state.pop(lc.ANALOGY, None))
     missing = lc.lecture_example(ref, family)
     if missing:
-        st.caption(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in this dataset's {family} "
+        listed = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        st.caption(f"{listed} {'is' if len(missing) == 1 else 'are'} not in this dataset's {family} "
                    f"family, so the lecture's example is replaced by squares that are.")
     choices = lc.analogy_choices(ref, family)
     if st.session_state.get(lc.ANALOGY) not in range(len(choices)):
         st.session_state[lc.ANALOGY] = 0
+    formulas = lc.formulas(ref)
+    from crystalrep.lecture.examples import analogy_label
+
     pos = st.selectbox("Analogy (a − b + c ≈ d?)", range(len(choices)), key=lc.ANALOGY,
-                       format_func=lambda i: lc.analogy_label(ref, choices[i]))
+                       format_func=lambda i: analogy_label(formulas, choices[i]))
     quad = choices[pos]
-    one, summary, walk = lc.analogy_rows(ref, list(embs), family, quad)
-    st.dataframe(one, hide_index=True, width="stretch",
-                 column_config={"residual": st.column_config.NumberColumn(format="%.3f"),
-                                "residual of answering a or c": st.column_config.NumberColumn(format="%.3f")})
+    tables = lc.analogy_tables(ref, list(embs), family, quad)
+    _table(tables.one, formats={"residual": "{:.3f}", "residual of answering a or c": "{:.3f}"},
+           config={"residual": THREE, "residual of answering a or c": THREE})
     st.markdown(f"**All {families[family]:,} {family} analogies**")
-    st.dataframe(summary, hide_index=True, width="stretch",
-                 column_config={"answer ranked 1st": PERCENT, "answer in top 5": PERCENT,
-                                "beats answering a or c": PERCENT,
-                                "median residual": st.column_config.NumberColumn(format="%.3f")})
-    st.markdown(verdicts.analogy_verdict(summary))
-    a, b, c, d = (lc.formula(ref, r) for r in quad)
+    _table(tables.summary, formats={"answer ranked 1st": "{:.0f}%", "answer in top 5": "{:.0f}%",
+                                    "beats answering a or c": "{:.0f}%", "median residual": "{:.3f}",
+                                    "median rank": "{:.0f}"},
+           config={"answer ranked 1st": PERCENT, "answer in top 5": PERCENT, "beats answering a or c": PERCENT,
+                   "median residual": THREE})
+    st.markdown(sentences.analogy_verdict(tables.summary))
+    a, b, c, d = (formulas[r] for r in quad)
     st.markdown(f"**Interpolation {b} → {d}** — the straight line between their embeddings (the square's diagonal), "
-                f"nearest crystal at each of {len(walk)} steps (distance in parentheses). In an exactly linear space "
-                f"its midpoint is also the midpoint of {a} and {c}.")
-    st.dataframe(pd.DataFrame(walk), hide_index=True, width="stretch")
+                f"nearest crystal at each of {len(tables.walk)} steps (distance in parentheses). In an exactly linear "
+                f"space its midpoint is also the midpoint of {a} and {c}.")
+    _table(tables.walk)

@@ -16,6 +16,7 @@ from crystalrep.jobs import pretraining as jobs
 from crystalrep.plots import pretraining as plots_pretraining
 from crystalrep.pretrain import PretrainConfig
 from ui import state
+from ui.messages import sentence
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -42,17 +43,12 @@ def spec_from_form(dataset: str) -> dict[str, Any]:
     return {"dataset": dataset, **{f: type(start[f])(st.session_state.get(widget_key(f), start[f])) for f in FIELDS}}
 
 
-def _sentence(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if text.endswith(".") else text + "."
-
-
 def launch(dataset: str) -> None:
     """Start a job from the form; the outcome is shown on the next line of the page."""
     try:
         job_id = jobs.start_job(spec_from_form(dataset))
     except (ValueError, OSError) as exc:  # DatasetError is a ValueError; OSError: full disk, no fork
-        st.session_state[MESSAGE] = ("error", f"The job could not start: {_sentence(exc)}")
+        st.session_state[MESSAGE] = ("error", f"The job could not start: {sentence(exc)}")
         return
     st.session_state[JOB] = job_id
     st.session_state[MESSAGE] = ("success", f"Started job {job_id}; its status updates below every 2 s.")
@@ -96,7 +92,7 @@ def table(rows: list[dict[str, Any]], now: float) -> pd.DataFrame:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _figure(job_id: str, stamp: str, task: str, title: str) -> go.Figure:
-    return plots_pretraining.loss_curve_figure(metrics(job_id), task=task, title=title)
+    return plots_pretraining.loss_curve_figure(metrics(job_id), task=task, title=title, encoder=f"cgcnn@{job_id}")
 
 
 def loss_figure(job_id: str, task: str, title: str) -> go.Figure:
@@ -132,12 +128,19 @@ def act(action: str, job_id: str) -> str:
     try:
         (jobs.cancel_job if action == "cancel" else jobs.resume_job)(job_id)
     except (ValueError, OSError) as exc:
-        return _sentence(exc)
+        return sentence(exc)
     return ""
 
 
 def use_encoder(name: str) -> None:
-    """``on_click``: add ``name`` to the sidebar's encoders (a callback may change a drawn widget's state)."""
+    """``on_click``: add ``name`` to the sidebar's encoders and redraw the whole app.
+
+    The button sits in the job fragment, so a click reruns only the fragment and the sidebar kept
+    showing the old choice (its next edit then sent that old list back). ``st.rerun()`` inside the
+    callback turns the click into a full-app rerun; the button's own return value cannot, since it
+    is already disabled (the encoder is chosen) when the fragment redraws it.
+    """
     chosen = state.current_encoders()
     if name not in chosen:
         st.session_state[state.ENCODERS] = [*chosen, name]
+    st.rerun()

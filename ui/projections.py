@@ -1,11 +1,12 @@
-"""Projections page glue: the controls, cached maps and scores, and UMAP/t-SNE runs in the background.
+"""Projections page glue: the controls (all in the URL), cached maps and scores, and UMAP/t-SNE runs in the background.
 
 PCA is computed in the page (well under a second). UMAP and t-SNE run as ``crystalrep project``
 in a detached process (:mod:`crystalrep.jobs.background`), whatever the dataset size: a fresh
 process spends about a minute compiling UMAP's numba code, and even t-SNE on ~2,000 crystals
 takes seconds that should not block the page. The page draws a map once the store holds it,
 polling in a fragment meanwhile. Cached functions take keys (dataset ref, embedding key, spec),
-never arrays.
+never arrays. Every map the page draws is one figure with subplots (one WebGL context), so any
+number of encoders can be compared side by side.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import streamlit as st
 
 from crystalrep.analysis.projections import KIND, Projection, ProjectionSpec, cache_key, make_spec
 from crystalrep.jobs import background
-from crystalrep.plots.projections import METHOD_NAMES, Colouring, colour_options, column_label
+from crystalrep.plots.projections import METHOD_NAMES, Highlight
+from crystalrep.plots.style import Colouring, colour_options, column_label
 from crystalrep.store import Store, content_key
-from ui import embeddings, state
+from ui import embeddings, state, urlstate
 from ui.cache import DatasetRef, dataset
 
 if TYPE_CHECKING:
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from crystalrep.datasets import Dataset
 
 MODES = ("compare methods", "compare encoders")
-MAX_LIVE = 3  # browsers cap live WebGL contexts; the sweep grid is one static image
 MIN_NONLINEAR = 10  # fewer crystals than this: UMAP/t-SNE neighbourhoods say nothing
 CLIPS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0)
 MIN_DISTS = (0.0, 0.05, 0.1, 0.25, 0.5, 0.8, 0.99)
@@ -49,6 +50,7 @@ SWEEP_COLUMNS = {
     "seconds": _NUMBER("seconds (sum)", format="%.1f"),
     "cached": _NUMBER("maps read from the store"),
 }
+NUMBERS = urlstate.Codec(lambda v: ",".join(map(str, v)), lambda t: [int(x) for x in t.split(",") if x])
 COLD_HINT = {"umap": " The first UMAP in a fresh process spends about a minute compiling (numba); later ones "
                      "take seconds.", "tsne": ""}
 
@@ -89,31 +91,25 @@ class View:
         return list(dict.fromkeys(p.encoder for p in self.panels))
 
     def live(self, usable: Collection[str]) -> tuple[list[Panel], str]:
-        """At most :data:`MAX_LIVE` panels whose encoder could embed the dataset, and a note if some are left out."""
-        ok = [p for p in self.panels if p.encoder in usable]
-        if len(ok) <= MAX_LIVE:
-            return ok, self.note
-        return ok[:MAX_LIVE], (f"Showing the first {MAX_LIVE} of {len(ok)} encoders (browsers cap the number of live "
-                               "WebGL charts); choose fewer in the sidebar to pick which.")
+        """The panels whose encoder could embed the dataset (all drawn: one figure, one WebGL context)."""
+        return [p for p in self.panels if p.encoder in usable], self.note
 
 
-def _init(key: str, default: Any, lo: float | None = None, hi: float | None = None) -> None:
-    """Give a widget its default through session state, or keep a remembered value inside a range
-    that shrank (a smaller dataset); the widget is then created without ``value`` (one source)."""
-    value = st.session_state.get(key, default)
-    if lo is not None and hi is not None:
-        value = min(max(value, lo), hi)
-    st.session_state[key] = value
+def _clamp(key: str, param: str, default: Any, lo: float, hi: float, codec: urlstate.Codec = urlstate.INT) -> Any:
+    """Bind a slider to the URL, keeping a remembered value inside a range that shrank (a smaller dataset)."""
+    if key in st.session_state:
+        st.session_state[key] = min(max(st.session_state[key], lo), hi)
+    return urlstate.bind(key, param, default, codec=codec, valid=lambda v: lo <= v <= hi)
 
 
 def method_params(n: int) -> dict[str, tuple[tuple[str, Any], ...]]:
     """Draw the hyperparameter widgets; their values per method (ranges valid for ``n`` crystals)."""
     cols = st.columns(4)
     hi_nn, hi_perp = min(100, n - 1), min(100, (n - 1) // 3)
-    _init("maps.n_neighbors", min(15, hi_nn), 2, hi_nn)
-    _init("maps.perplexity", min(30, hi_perp), 2, hi_perp)
-    _init("maps.min_dist", 0.1)
-    _init("maps.size", 5)
+    _clamp("maps.n_neighbors", "nn", min(15, hi_nn), 2, hi_nn)
+    _clamp("maps.perplexity", "perp", min(30, hi_perp), 2, hi_perp)
+    urlstate.bind("maps.min_dist", "md", 0.1, codec=urlstate.FLOAT, valid=MIN_DISTS)
+    _clamp("maps.size", "size", 5, 2, 12)
     nn = cols[0].slider("UMAP n_neighbors", 2, hi_nn, key="maps.n_neighbors",
                         help="Neighbours UMAP keeps: small values favour local detail, large ones global shape.")
     md = cols[1].select_slider("UMAP min_dist", MIN_DISTS, key="maps.min_dist",
@@ -121,7 +117,9 @@ def method_params(n: int) -> dict[str, tuple[tuple[str, Any], ...]]:
     perp = cols[2].slider("t-SNE perplexity", 2, hi_perp, key="maps.perplexity",
                           help=f"Effective neighbours of t-SNE; at most (n − 1)/3 = {hi_perp} here.")
     cols[3].slider("Point size", 2, 12, key="maps.size")
-    return {"pca": (), "umap": (("min_dist", md), ("n_neighbors", nn)), "tsne": (("perplexity", float(perp)),)}
+    std = st.session_state["maps.standardize"]  # drawn in the top row (controls), beside the seed
+    return {"pca": (("standardize", bool(std)),), "umap": (("min_dist", md), ("n_neighbors", nn)),
+            "tsne": (("perplexity", float(perp)),)}
 
 
 def _colour_picker(ds: Dataset) -> tuple[str, bool, float]:
@@ -129,12 +127,15 @@ def _colour_picker(ds: Dataset) -> tuple[str, bool, float]:
     sidebar = state.current_property() if state.current_property() in options else next(iter(options))
     if st.session_state.get("maps.colour_follows") != sidebar:  # the sidebar property is the default
         st.session_state["maps.colour"] = st.session_state["maps.colour_follows"] = sidebar
+    urlstate.bind("maps.colour", "colour", sidebar, valid=list(options))
+    urlstate.bind("maps.log", "log", False, codec=urlstate.BOOL)
+    urlstate.bind("maps.clip", "clip", 0.0, codec=urlstate.FLOAT, valid=CLIPS)
     cols = st.columns([2, 1, 2])
     column = cols[0].selectbox("Colour by", list(options), key="maps.colour",
                                format_func=lambda c: column_label(ds, c), help="Defaults to the sidebar property.")
     categorical = options[column] == "categorical"
     log = cols[1].toggle("Log scale", key="maps.log", disabled=categorical)
-    clip = cols[2].select_slider("Clip colour range at each end (%)", CLIPS, 0.0, key="maps.clip",
+    clip = cols[2].select_slider("Clip colour range at each end (%)", CLIPS, key="maps.clip",
                                  disabled=categorical, help="Percentiles clipped so outliers do not wash out the scale.")
     return column, log and not categorical, 0.0 if categorical else clip
 
@@ -143,15 +144,23 @@ def controls(ds: Dataset, encoders: list[str]) -> View:
     """Draw the page's controls and return the panels asked for (:meth:`View.live` picks those drawn)."""
     n = len(ds)
     methods = ["pca", "umap", "tsne"] if n >= MIN_NONLINEAR else ["pca"]
-    top = st.columns([2, 2, 1])
+    top = st.columns([4, 4, 2, 3], vertical_alignment="bottom")
+    urlstate.bind("maps.mode", "mode", MODES[0], valid=MODES)
+    urlstate.bind("maps.seed", "seed", 0, codec=urlstate.INT, valid=lambda v: 0 <= v < 2**31)
+    urlstate.bind("maps.standardize", "std", True, codec=urlstate.BOOL)
     mode = top[0].radio("Compare", MODES, horizontal=True, key="maps.mode")
-    seed = int(top[2].number_input("Seed", 0, 2**31 - 1, 0, key="maps.seed"))
+    seed = int(top[2].number_input("Seed", 0, 2**31 - 1, key="maps.seed"))
+    top[3].toggle("Standardise", key="maps.standardize",
+                  help="PCA: scale every embedding dimension to unit variance first (default): otherwise the "
+                       "dimensions with the largest numbers (Magpie's, in the thousands) are all PCA sees.")
     note = "" if n >= MIN_NONLINEAR else (f"UMAP and t-SNE need at least {MIN_NONLINEAR} crystals (this dataset has "
                                           f"{n}), so only PCA is offered.")
     if mode == MODES[0]:
+        urlstate.bind("maps.encoder", "enc", encoders[0], valid=encoders)
         chosen = top[1].selectbox("Encoder", encoders, key="maps.encoder")
         pairs = [(chosen, m) for m in methods]
     else:
+        urlstate.bind("maps.method", "method", methods[0], valid=methods)
         method = top[1].selectbox("Method", methods, format_func=METHOD_NAMES.get, key="maps.method")
         pairs = [(e, method) for e in encoders]
     params = method_params(n)
@@ -228,20 +237,22 @@ def _wait(key: str, what: str, hint: str) -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def colouring(ref: DatasetRef, column: str, log: bool, clip: float) -> Colouring:
-    """:func:`crystalrep.plots.projections.colouring` of the dataset, cached."""
-    from crystalrep.plots.projections import colouring as build
+    """:func:`crystalrep.plots.style.colouring` of the dataset, cached."""
+    from crystalrep.plots.style import colouring as build
 
     return build(dataset(ref), column, log=log, clip=clip)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def figure(ref: DatasetRef, panel: Panel, ekey: str, view: View) -> go.Figure:
-    """The panel's WebGL scatter (``ekey`` keys the cache to the embedding)."""
-    from crystalrep.plots.projections import map_figure
+def figure(ref: DatasetRef, panels: tuple[Panel, ...], ekeys: tuple[str, ...], view: View,
+           highlight: Highlight) -> go.Figure:
+    """The panels' maps as one figure of WebGL subplots (``ekeys`` key the cache to the embeddings)."""
+    from crystalrep.plots.projections import MapPanel, maps_figure
 
-    proj = _load(ref, panel.encoder, ekey, panel.spec())
-    return map_figure(proj.coords, dataset(ref), colouring(ref, view.colour, view.log, view.clip), title=panel.title,
-                      method=panel.method, point_size=view.point_size)
+    maps = [MapPanel(_load(ref, p.encoder, e, p.spec()).coords, p.title, p.method, p.encoder)
+            for p, e in zip(panels, ekeys, strict=True)]
+    return maps_figure(maps, dataset(ref), colouring(ref, view.colour, view.log, view.clip),
+                       point_size=view.point_size, highlight=highlight)
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the map (trustworthiness, separation)…")
@@ -260,15 +271,19 @@ def sweep_controls(ref: DatasetRef, encoders: list[str]) -> tuple[str, str, str,
     """Encoder, method, swept parameter, its values and the seeds, from the sweep's widgets."""
     n = len(dataset(ref))
     cols = st.columns([2, 2, 3, 2])
+    urlstate.bind("maps.sweep.encoder", "sw_enc", encoders[0], valid=encoders)
+    urlstate.bind("maps.sweep.method", "sw_method", "umap", valid=("umap", "tsne"))
     encoder = cols[0].selectbox("Encoder", encoders, key="maps.sweep.encoder")
     method = cols[1].radio("Method", ("umap", "tsne"), format_func=METHOD_NAMES.get, horizontal=True,
                            key="maps.sweep.method")
     param, options, default = SWEEP_VALUES[method]
     limit = n - 1 if method == "umap" else (n - 1) / 3
     options = tuple(v for v in options if v <= limit)
-    values = cols[2].multiselect(f"{param} values", options, [v for v in default if v in options], max_selections=4,
-                                 key=f"maps.sweep.{method}")
-    n_seeds = cols[3].slider("Seeds", 2, 4, 3, key="maps.sweep.seeds", help="Seeds 0, 1, … run in every cell.")
+    urlstate.bind(f"maps.sweep.{method}", f"sw_{param}", [v for v in default if v in options], codec=NUMBERS,
+                  valid=lambda v: len(v) <= 4 and all(x in options for x in v))
+    urlstate.bind("maps.sweep.seeds", "sw_seeds", 3, codec=urlstate.INT, valid=range(2, 5))
+    values = cols[2].multiselect(f"{param} values", options, max_selections=4, key=f"maps.sweep.{method}")
+    n_seeds = cols[3].slider("Seeds", 2, 4, key="maps.sweep.seeds", help="Seeds 0, 1, … run in every cell.")
     return encoder, method, param, sorted(values), list(range(n_seeds))
 
 
@@ -330,3 +345,44 @@ def record(ref: DatasetRef, panel: Any, ekey: str, view: View, colour: Any) -> N
                 params=dict(panel.params), seed=panel.seed, colour=view.colour,
                 scale="categorical" if categorical else ("log" if view.log else "linear"),
                 clip=(view.clip, 100 - view.clip) if view.clip > 0 and not categorical else None)
+
+
+def ready(ref: DatasetRef, panels: list[Panel]) -> list[tuple[Panel, Projection]]:
+    """The panels whose map is stored (or PCA, computed now); the others start or wait in the background."""
+    out = []
+    for panel in panels:
+        proj = projection(ref, panel)
+        if proj is None:
+            pending(ref, panel)
+        else:
+            out.append((panel, proj))
+    return out
+
+
+def captions(ref: DatasetRef, drawn: list[tuple[Panel, Projection]], view: View, colour: Colouring) -> None:
+    """One caption per drawn map (how it was made, trustworthiness, separation); records each view for the Checklist."""
+    from crystalrep.plots.projections import panel_caption
+
+    label = view.colour if colour.kind == "categorical" else None
+    for panel, proj in drawn:
+        ekey = embeddings.key(ref, panel.encoder)
+        prefix = f"*{panel.encoder}* · " if len(drawn) > 1 else ""
+        st.caption(prefix + panel_caption(proj, scores(ref, panel, ekey, label)))
+        record(ref, panel, ekey, view, colour)
+
+
+def map_panel(ref: DatasetRef, encoder: str, *, key: str) -> Panel:
+    """A picker (``key``, ``map`` in the URL) for the one map a page draws its crystals on, and that map.
+
+    PCA (standardised) is drawn at once; UMAP/t-SNE with their defaults and seed 0 start in the
+    background the first time.
+    """
+    n = len(dataset(ref))
+    methods = ["pca", "umap", "tsne"] if n >= MIN_NONLINEAR else ["pca"]
+    urlstate.bind(key, "map", "pca", valid=methods)
+    method = st.segmented_control("Map", methods, format_func=METHOD_NAMES.get, required=True, key=key,
+                                  help="Where the points sit (default parameters, seed 0); the Projections page "
+                                       "compares maps and their settings.")
+    params = {"pca": (("standardize", True),), "umap": (("min_dist", 0.1), ("n_neighbors", min(15, n - 1))),
+              "tsne": (("perplexity", float(min(30, (n - 1) // 3))),)}[method]
+    return Panel(encoder, method, params, 0)

@@ -1,4 +1,5 @@
-"""Retrieval page glue: widget keys, cached neighbour searches, P@k comparison and 3-D figures.
+"""Retrieval page glue: widget keys (all in the URL), cached neighbour searches, P@k comparison, the map
+of the query and its neighbours, and 3-D figures.
 
 Every cached function takes the :class:`~ui.cache.DatasetRef` and the embedding's store key
 (dataset fingerprint + encoder fingerprint), so a rebuilt dataset or retrained checkpoint is
@@ -17,12 +18,16 @@ import streamlit as st
 
 from crystalrep.analysis import retrieval
 from crystalrep.plots import structures as plots_structures
-from ui import embeddings
+from ui import embeddings, urlstate
 from ui.cache import DatasetRef, dataset
+from ui.messages import sentence
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
     from pymatgen.core import Structure
+
+    from crystalrep.plots.projections import Highlight
+    from ui.projections import Panel
 
 ENCODER = "retrieval.encoder"
 K = "retrieval.k"
@@ -30,10 +35,13 @@ METRIC = "retrieval.metric"
 SOURCE = "retrieval.source"
 ROW = "retrieval.row"
 UPLOAD = "retrieval.upload"
-IMAGES = "retrieval.images"
+MAP = "retrieval.map"
 FROM_DATASET, FROM_UPLOAD = "A crystal of this dataset", "An uploaded file"
 MAX_K = 50
-N_VIEWS = 3  # neighbours drawn in 3-D beside the query
+N_VIEWS = 4  # neighbours drawn in 3-D beside the query (a 2 × 2 grid as tall as the query's view)
+SMALL_VIEW = 250  # px
+_SOURCES = urlstate.Codec(lambda v: "upload" if v == FROM_UPLOAD else "dataset",
+                          lambda t: {"dataset": FROM_DATASET, "upload": FROM_UPLOAD}[t])
 UPLOAD_HELP = "CIF, POSCAR/CONTCAR (.vasp) or pymatgen JSON (.json), optionally gzipped; one ordered crystal."
 
 
@@ -45,12 +53,6 @@ class Search:
     error: str = ""
 
 
-def sentence(exc: BaseException) -> str:
-    """The first line of an exception's message, ending with a full stop."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
 def clean_state(names: list[str], n: int) -> None:
     """Drop remembered widget values that the current encoders or dataset no longer allow."""
     if st.session_state.get(ENCODER) not in names:
@@ -59,6 +61,44 @@ def clean_state(names: list[str], n: int) -> None:
         st.session_state.pop(K, None)
     if not 0 <= st.session_state.get(ROW, 0) < n:
         st.session_state.pop(ROW, None)
+
+
+def controls(ref: DatasetRef, names: list[str]) -> tuple[str, int, str, str]:
+    """Encoder, k, metric and query source, drawn and bound to the URL (``enc``, ``k``, ``metric``, ``source``).
+
+    The dataset crystal asked about is bound too (``crystal``, by id); an uploaded file cannot be.
+    """
+    n = len(dataset(ref))
+    clean_state(names, n)
+    urlstate.bind(ENCODER, "enc", names[0], valid=names)
+    urlstate.bind(K, "k", min(10, max_k(n)), codec=urlstate.INT, valid=range(1, max_k(n) + 1))
+    urlstate.bind(METRIC, "metric", retrieval.METRICS[0], valid=retrieval.METRICS)
+    urlstate.bind(SOURCE, "source", FROM_DATASET, codec=_SOURCES, valid=(FROM_DATASET, FROM_UPLOAD))
+    urlstate.bind(ROW, "crystal", 0, codec=urlstate.row_codec(dataset(ref).ids), valid=range(n))
+    left, mid, right = st.columns([2, 3, 2])
+    name = left.selectbox("Encoder", names, key=ENCODER, help="One of the encoders chosen in the sidebar.")
+    k = mid.slider("Neighbours (k)", 1, max_k(n), key=K)
+    metric = right.radio("Metric", retrieval.METRICS, key=METRIC, horizontal=True,
+                         help="cosine: distance = 1 − cos(angle); euclidean: straight-line distance.")
+    source = st.radio("Query", [FROM_DATASET, FROM_UPLOAD], key=SOURCE, horizontal=True)
+    return name, int(k), metric, source
+
+
+def to_dataset_query() -> None:
+    """A click on the map asks about that crystal: the query becomes a dataset crystal."""
+    st.session_state[SOURCE] = FROM_DATASET
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def map_figure(ref: DatasetRef, panel: Panel, embedding_key: str, highlight: Highlight, query: str,
+               colour: str) -> go.Figure:
+    """The encoder's map coloured by ``colour``, the query and its neighbours ringed (``embedding_key`` keys the cache)."""
+    from crystalrep.plots.projections import METHOD_NAMES, map_figure
+    from ui import projections as maps
+
+    title = f"{panel.encoder} · {METHOD_NAMES[panel.method]}: {query} and its neighbours"
+    return map_figure(maps.projection(ref, panel).coords, dataset(ref), maps.colouring(ref, colour, False, 0.0),
+                      title=title, method=panel.method, highlight=highlight, encoder=panel.encoder)
 
 
 def max_k(n: int) -> int:
@@ -138,9 +178,9 @@ def upload_structure(filename: str, data: bytes) -> Structure:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def row_figure(ref: DatasetRef, row: int, *, images: bool, title: str) -> go.Figure:
+def row_figure(ref: DatasetRef, row: int, *, images: bool, title: str, height: int = 340) -> go.Figure:
     """3-D unit cell of a dataset crystal (:func:`crystalrep.plots.structures.structure_figure`)."""
-    return plots_structures.structure_figure(dataset(ref).structure(row), images=images, title=title)
+    return plots_structures.structure_figure(dataset(ref).structure(row), images=images, title=title, height=height)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

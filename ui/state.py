@@ -1,4 +1,8 @@
-"""Session-state keys, the shared sidebar pickers (dataset, property) and the upload import."""
+"""Session-state keys, the shared sidebar pickers (dataset, property, encoders) and the upload import.
+
+The pickers live in the URL too (``?dataset=…&prop=…&encoders=a,b``, :mod:`ui.urlstate`), so a
+link opens the same dataset, property and encoders on whichever page it points to.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import streamlit as st
 
 from crystalrep.datasets import DEFAULT_NAME, Dataset, DatasetError, list_datasets
 from crystalrep.plots import data as plots
+from ui import urlstate
 from ui.cache import DatasetRef, dataset, dataset_ref
+from ui.messages import sentence
 
 DATASET = "crystalrep.dataset"
 PROPERTY = "crystalrep.property"
@@ -56,11 +62,7 @@ def sidebar() -> DatasetRef | None:
         if st.session_state.get(PENDING) in names:  # a dataset imported on the previous run
             st.session_state[DATASET] = st.session_state.pop(PENDING)
             st.session_state.pop(PROPERTY, None)
-        if st.session_state.get(DATASET) not in names:
-            st.session_state.pop(DATASET, None)
-            linked = st.query_params.get("dataset")  # a shared link ?dataset=NAME opens that dataset
-            if linked in names:
-                st.session_state[DATASET] = linked
+        urlstate.bind(DATASET, "dataset", names[0], valid=names)
         name = st.selectbox("Dataset", names, key=DATASET)
         try:
             ref = dataset_ref(name)
@@ -83,8 +85,10 @@ def encoder_names() -> list[str]:
 
 def _encoder_picker() -> None:
     names = encoder_names()
-    chosen = [n for n in st.session_state.get(ENCODERS, DEFAULT_ENCODERS) if n in names]
-    st.session_state[ENCODERS] = chosen or [n for n in DEFAULT_ENCODERS if n in names]
+    kept = [n for n in st.session_state.get(ENCODERS) or [] if n in names]  # a deleted checkpoint drops out
+    st.session_state[ENCODERS] = kept or [n for n in DEFAULT_ENCODERS if n in names]
+    urlstate.bind(ENCODERS, "encoders", st.session_state[ENCODERS], codec=urlstate.NAMES,
+                  valid=lambda v: bool(v) and all(n in names for n in v))
     st.multiselect("Encoders", names, key=ENCODERS, help=_encoder_help())
 
 
@@ -106,11 +110,9 @@ def _property_picker(ds: Dataset) -> None:
         st.session_state.pop(PROPERTY, None)
         st.caption("This dataset has no property columns.")
         return
-    if st.session_state.get(PROPERTY) not in props:
-        st.session_state.pop(PROPERTY, None)
     numeric = ds.property_names("numeric")
-    st.selectbox("Property", props, index=props.index(numeric[0]) if numeric else 0, key=PROPERTY,
-                 format_func=lambda p: plots.axis_label(ds.properties[p]))
+    urlstate.bind(PROPERTY, "prop", numeric[0] if numeric else props[0], valid=props)
+    st.selectbox("Property", props, key=PROPERTY, format_func=lambda p: plots.axis_label(ds.properties[p]))
 
 
 def current_ref() -> DatasetRef | None:
@@ -136,12 +138,6 @@ def default_import_name(filename: str) -> str:
     """A valid dataset name from an upload's file name (``my file.cif`` -> ``my_file``)."""
     stem = PurePath(filename).name.split(".")[0]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:64] or "upload"
-
-
-def sentence(exc: BaseException) -> str:
-    """The first line of an error as one sentence, for st.error."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def run_import(filename: str, data: bytes, *, name: str,

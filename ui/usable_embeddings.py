@@ -13,6 +13,7 @@ import streamlit as st
 
 from ui import embeddings
 from ui.cache import DatasetRef
+from ui.messages import sentence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,9 +25,8 @@ def _refusals() -> dict[str, str]:
     return {}
 
 
-def _sentence(name: str, exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-    return f"{name} cannot embed this dataset ({text}), so it is left out here."
+def _left_out(name: str, exc: BaseException) -> str:
+    return f"{name} cannot embed this dataset ({sentence(exc).rstrip('.')}), so it is left out here."
 
 
 def require(ref: DatasetRef, names: list[str], *, where: str) -> dict[str, np.ndarray]:
@@ -49,7 +49,7 @@ def require(ref: DatasetRef, names: list[str], *, where: str) -> dict[str, np.nd
                 try:
                     out.update(embeddings.require(ref, [name], where=f"{where}.{name}"))
                 except ValueError as exc:
-                    refused[keys[name]] = _sentence(name, exc)
+                    refused[keys[name]] = _left_out(name, exc)
     for name in names:
         if keys[name] in refused:
             st.warning(refused[keys[name]])
@@ -57,3 +57,35 @@ def require(ref: DatasetRef, names: list[str], *, where: str) -> dict[str, np.nd
         st.info("None of the chosen encoders can embed this dataset; choose another encoder in the sidebar.")
         st.stop()
     return out
+
+
+def available(ref: DatasetRef, names: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Embeddings of ``names`` without stopping the page: ``(arrays, {encoder: why it is left out})``.
+
+    Missing embeddings are computed one encoder at a time (progress bar); a refusal is remembered
+    like :func:`require`'s, and the caller decides how to show the sentences.
+    """
+    refused, out, failed = _refusals(), {}, {}
+    for name in dict.fromkeys(names):
+        try:
+            key = embeddings.key(ref, name)
+        except (ValueError, OSError) as exc:  # a checkpoint that vanished or cannot be read
+            failed[name] = f"{name} cannot be loaded ({sentence(exc).rstrip('.')})."
+            continue
+        if key not in refused and embeddings.cached(ref, name) is None:
+            slot = st.empty()
+            try:
+                with slot.container():
+                    embeddings.compute(ref, [name])
+            except ValueError as exc:
+                refused[key] = _left_out(name, exc)
+            finally:
+                slot.empty()
+        hit = None if key in refused else embeddings.cached(ref, name)
+        if key in refused:
+            failed[name] = refused[key]
+        elif hit is None:
+            failed[name] = f"The {name} embedding could not be stored (disk full?)."
+        else:
+            out[name] = hit[0]
+    return out, failed

@@ -113,27 +113,35 @@ def hdbscan_clusters(X: np.ndarray, *, min_cluster_size: int = 15, min_samples: 
     return _summary("hdbscan", X, labels, {"min_cluster_size": min_cluster_size, "min_samples": min_samples})
 
 
-def kmeans_clusters(X: np.ndarray, *, k_range: Sequence[int] = range(2, 13), seed: int = 0) -> ClusterResult:
-    """k-means for each k in ``k_range``; keeps the k with the best silhouette.
+def kmeans_clusters(X: np.ndarray, *, k: int | None = None, k_range: Sequence[int] = range(2, 13),
+                    seed: int = 0) -> ClusterResult:
+    """k-means for each k in ``k_range``: the given ``k``, or (``None``) the k with the best silhouette.
 
-    The silhouette is measured on one fixed subsample (at most 2,000 rows) for every k, so the
-    choice is comparable across k and affordable for large N.
+    The silhouette of every k tried is reported in ``scores`` either way, so a chosen k is always
+    seen against the others. It is measured on one fixed subsample (at most 2,000 rows) for every
+    k, so it is comparable across k and affordable for large N. ``params["k_source"]`` says
+    whether k was ``"given"`` or picked by ``"silhouette"``.
+
+    Raises:
+        ValueError: ``k`` (or every k of ``k_range``) outside ``2 <= k < n``.
     """
     from sklearn.cluster import KMeans
 
     X = _array(X)
-    scores: dict[int, float] = {}
-    best: tuple[float, int, np.ndarray] | None = None
-    for k in k_range:
-        if not 2 <= k < len(X):
-            continue
-        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)
-        scores[int(k)] = silhouette(X, labels, seed=seed)
-        if best is None or scores[k] > best[0]:
-            best = (scores[k], int(k), labels)
-    if best is None:
+    if k is not None and not 2 <= k < len(X):
+        raise ValueError(f"k = {k} does not fit {len(X)} rows (need 2 <= k < n).")
+    ks = sorted({int(v) for v in k_range if 2 <= v < len(X)} | ({int(k)} if k is not None else set()))
+    if not ks:
         raise ValueError(f"no k in {list(k_range)} fits {len(X)} rows (need 2 <= k < n).")
-    return _summary("kmeans", X, best[2], {"k": best[1], "seed": seed}, scores=scores, score=best[0])
+    scores: dict[int, float] = {}
+    fits: dict[int, np.ndarray] = {}
+    for kk in ks:
+        fits[kk] = KMeans(n_clusters=kk, n_init=4, random_state=seed).fit_predict(X)
+        scores[kk] = silhouette(X, fits[kk], seed=seed)
+    chosen = int(k) if k is not None else max(ks, key=lambda v: (np.nan_to_num(scores[v], nan=-np.inf), -v))
+    source = "given" if k is not None else "silhouette"
+    return _summary("kmeans", X, fits[chosen], {"k": chosen, "k_source": source, "seed": seed}, scores=scores,
+                    score=scores[chosen])
 
 
 CLUSTERERS: dict[str, Callable[..., ClusterResult]] = {
@@ -165,7 +173,7 @@ def cluster_sweep(X: np.ndarray, sizes: Sequence[int] = (5, 10, 15, 25, 50, 100)
     return pd.DataFrame(rows, columns=["min_cluster_size", "n_clusters", "noise_fraction"])
 
 
-def _labelled(labels_pred: Sequence[Any], labels_true: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(labels_pred: Sequence[Any] | np.ndarray, labels_true: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pred, true = pd.Series(np.asarray(labels_pred)), pd.Series(np.asarray(labels_true, dtype=object))
     if len(pred) != len(true):
         raise ValueError(f"{len(pred)} cluster labels for {len(true)} reference labels.")
@@ -173,13 +181,13 @@ def _labelled(labels_pred: Sequence[Any], labels_true: Sequence[Any]) -> tuple[n
     return pred.to_numpy()[known], true.astype(str).to_numpy()[known]
 
 
-def crosstab(labels_pred: Sequence[Any], labels_true: Sequence[Any]) -> pd.DataFrame:
+def crosstab(labels_pred: Sequence[Any] | np.ndarray, labels_true: Sequence[Any] | np.ndarray) -> pd.DataFrame:
     """Counts of rows per (cluster, label); rows with a missing label are left out."""
     pred, true = _labelled(labels_pred, labels_true)
     return pd.crosstab(pd.Series(pred, name="cluster"), pd.Series(true, name="label"))
 
 
-def adjusted_mutual_info(labels_pred: Sequence[Any], labels_true: Sequence[Any]) -> float:
+def adjusted_mutual_info(labels_pred: Sequence[Any] | np.ndarray, labels_true: Sequence[Any] | np.ndarray) -> float:
     """Adjusted mutual information (sklearn); noise (-1) counts as one more cluster."""
     from sklearn.metrics import adjusted_mutual_info_score
 

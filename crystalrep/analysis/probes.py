@@ -2,9 +2,17 @@
 
 The encoder is frozen, so embeddings are plain inputs. Within each outer fold the scaler and
 the ridge penalty (``RidgeCV``'s efficient leave-one-out CV over ``alphas``) are fitted on the
-training rows only; the test rows are touched once, to score. Rows whose target is NaN are
+training side only; the test rows are touched once, to score. Rows whose target is NaN are
 dropped. ``compare`` and ``learning_curve`` run every encoder on the same folds and cache each
 result in the store (kind ``"probes"``), so the dashboard can show them instantly.
+
+A learning curve trains on N labelled rows of each training fold, but the scaler sees the whole
+training fold: N counts labels, not crystals, and a column's spread measured on 50 rows can be
+absurdly small. Magpie's "minimum ground-state magnetic moment" is 0 for 98.5% of the default
+set, 2e-5..3e-4 μB for Sc, Ti and Mn and 0.3..2.1 μB for Pu, Ni, Co and Fe; a 200-row sample
+holding only the tiny values has std 3e-5, so bcc-Ni in the test fold became z ≈ 19,000 and a
+prediction of −4,658 eV/atom (grouped learning curve, R² −8996.57 at N = 200). Over the whole
+training fold the std is 0.12.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_ALPHAS", "ProbeResult", "compare", "learning_curve", "probe"]
 
 DEFAULT_ALPHAS = np.logspace(-3, 3, 13)
-CACHE_VERSION = 2  # 2: near-constant training columns dropped per fold
+CACHE_VERSION = 3  # 2: near-constant training columns dropped per fold; 3: learning-curve scaler on the whole fold
 # Training-fold variance below this is float noise (a column constant up to rounding); standardising
 # it would blow a test row up by ~1e7 and the ridge with it (seen: Magpie on perov_5, R² −5e5).
 MIN_VARIANCE = 1e-10
@@ -72,10 +80,11 @@ def probe(
     folds: Sequence[Fold],
     *,
     alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
+    scale_rows: Sequence[np.ndarray] | None = None,
 ) -> ProbeResult:
     """Fit StandardScaler + RidgeCV on each training fold and score it on the test fold.
 
-    Columns that are constant (up to float noise) in a training fold are dropped. Test rows are
+    Columns that are constant (up to float noise) where the scaler is fitted are dropped. Test rows are
     not clipped: per-column clipping breaks the cancellations between correlated columns that the
     ridge relies on (it turned SOAP's grouped perov_5 R² from 0.47 into -0.14), so a fold where the
     head extrapolates badly shows up as a large std instead.
@@ -85,17 +94,21 @@ def probe(
         y: Targets, shape ``(n,)``; NaN targets are dropped from train and test.
         folds: ``(train_idx, test_idx)`` pairs of positions into ``X``.
         alphas: Ridge penalties searched by the inner (leave-one-out) CV.
+        scale_rows: Per fold, the rows the scaler is fitted on (default: the fold's training
+            rows). A learning curve passes the whole training fold, so that a subsample of N
+            labels does not set each column's spread (see the module docstring); they must not
+            overlap the fold's test rows.
 
     Returns:
         The fold scores and their summary.
 
     Raises:
-        ValueError: Shape mismatch, non-finite embeddings, no folds, or a fold with fewer
-            than 2 labelled training rows or no labelled test rows.
+        ValueError: Shape mismatch, non-finite embeddings, no folds, a fold with fewer than 2
+            labelled training rows or no labelled test rows, or scale rows that are not one
+            test-free set per fold.
     """
     from sklearn.linear_model import RidgeCV
     from sklearn.metrics import mean_absolute_error, r2_score
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     X = np.asarray(X, dtype=np.float64)
@@ -106,6 +119,8 @@ def probe(
         raise ValueError("the embedding contains NaN or infinite values.")
     if len(folds) == 0:
         raise ValueError("a probe needs at least one fold.")
+    if scale_rows is not None and len(scale_rows) != len(folds):
+        raise ValueError(f"scale_rows needs one row set per fold: {len(scale_rows)} for {len(folds)} folds.")
     labelled = np.isfinite(y)
     r2s, maes, chosen, n_train, n_test, used = [], [], [], [], [], set()
     for k, (train, test) in enumerate(folds):
@@ -113,12 +128,16 @@ def probe(
         test = np.asarray(test)[labelled[test]]
         if len(train) < 2 or len(test) == 0:
             raise ValueError(f"fold {k} has {len(train)} labelled training and {len(test)} test rows.")
-        keep = X[train].var(axis=0) > MIN_VARIANCE
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.asarray(alphas, dtype=float)))
+        fit_rows = train if scale_rows is None else np.union1d(train, np.asarray(scale_rows[k], dtype=np.int64))
+        if np.intersect1d(fit_rows, test).size:
+            raise ValueError(f"fold {k}: the scaler's rows overlap its test rows.")
+        scaler = StandardScaler().fit(X[fit_rows])
+        keep = scaler.var_ > MIN_VARIANCE
+        model = RidgeCV(alphas=np.asarray(alphas, dtype=float))
         if keep.any():
-            model.fit(X[train][:, keep], y[train])
-            pred = model.predict(X[test][:, keep])
-            chosen.append(float(model[-1].alpha_))
+            model.fit(scaler.transform(X[train])[:, keep], y[train])
+            pred = model.predict(scaler.transform(X[test])[:, keep])
+            chosen.append(float(model.alpha_))
         else:  # a constant embedding carries no information: predict the training mean
             pred = np.full(len(test), y[train].mean())
             chosen.append(float("nan"))
@@ -163,8 +182,19 @@ def _from_cache(store: Store, key: str) -> ProbeResult | None:
     hit = store.load_array("probes", key)
     if hit is None:
         return None
-    fields = dict(hit[1]["result"])
-    return ProbeResult(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    fields = dict(hit[1]["result"])  # ProbeResult.to_dict(): JSON lists stand for the tuples
+    return ProbeResult(
+        r2_mean=fields["r2_mean"],
+        r2_std=fields["r2_std"],
+        mae_mean=fields["mae_mean"],
+        mae_std=fields["mae_std"],
+        n=fields["n"],
+        n_train=fields["n_train"],
+        r2_folds=tuple(fields["r2_folds"]),
+        mae_folds=tuple(fields["mae_folds"]),
+        alphas=tuple(fields["alphas"]),
+        n_test_folds=tuple(fields["n_test_folds"]),
+    )
 
 
 def compare(
@@ -191,7 +221,8 @@ def compare(
         split: ``"random"``, ``"grouped"`` or ``"element"`` (see :func:`folds`).
         seed: Seed of the outer folds and of the label subsample.
         store: Artifact store (default: ``$CRYSTALREP_HOME``).
-        n_labels: If set, train on this many labels per fold (same rows for every encoder).
+        n_labels: If set, train on this many labels per fold (same rows for every encoder); the
+            scaler is still fitted on the whole training fold.
         n_splits: Outer folds for the random and grouped splits.
         element: Element held out by the element split.
         alphas: Ridge penalties searched by the inner CV.
@@ -207,7 +238,9 @@ def compare(
     dataset, store = _resolve(dataset), store or Store()
     y = _target(dataset, property)
     fold_list = labelled_folds(dataset.table, y, split=split, seed=seed, n_splits=n_splits, element=element)
-    if n_labels is not None:
+    scale_rows = None
+    if n_labels is not None:  # N labels train the ridge; the whole training fold sets the columns' scale
+        scale_rows = [train for train, _ in fold_list]
         fold_list = subsample(fold_list, n_labels, seed=seed)
     y_hash = hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()
     rows = []
@@ -221,7 +254,7 @@ def compare(
         result, cached = _from_cache(store, key), True
         if result is None:
             X, _ = embed_dataset(dataset, encoder, store=store)
-            result, cached = probe(X, y, fold_list, alphas=alphas), False
+            result, cached = probe(X, y, fold_list, alphas=alphas, scale_rows=scale_rows), False
             meta = {"encoder": name, "embedding_key": emb_key, "dataset": dataset.name, "property": property,
                     "split": split, "seed": seed, "n_labels": n_labels, "element": element, "result": result.to_dict()}
             store.save_array("probes", key, np.asarray(result.r2_folds, dtype=np.float64), meta)

@@ -1,9 +1,11 @@
 """2-D maps of an embedding (PCA, UMAP, t-SNE) with their parameters, seed and library versions.
 
-Every method sees the raw embedding: PCA is centred but not scaled (the field's convention, so
-axes keep the embedding's own units), and UMAP/t-SNE get the same rows; standardise before
-calling if that is what you want shown. Each method's parameters and defaults live in the
-signature of its function in :data:`PROJECTIONS`. A projection is addressed by
+PCA standardises each dimension to unit variance by default (``standardize=True``): descriptor
+embeddings mix units (Magpie's columns span 1 to thousands), and unscaled PCA then shows the
+largest-valued column, not the structure. ``standardize=False`` gives the classic centred-only PCA
+in the embedding's own units. UMAP/t-SNE see the raw rows. Each method's parameters and defaults
+live in the signature of its function in :data:`PROJECTIONS`, so the scaling is a parameter and
+part of the cache key. A projection is addressed by
 ``(embedding key, method, params, seed)`` in the store, so a repeated request is a file read.
 """
 
@@ -32,9 +34,13 @@ KIND = "projections"
 _RUNTIME = ("seed", "n_jobs")  # keyword arguments of every method that are not parameters
 
 
-def _pca(X: np.ndarray, *, seed: int | None, n_jobs: int) -> np.ndarray:
+def _pca(X: np.ndarray, *, seed: int | None, n_jobs: int, standardize: bool = True) -> np.ndarray:
     from sklearn.decomposition import PCA
 
+    if standardize:
+        from sklearn.preprocessing import StandardScaler
+
+        X = StandardScaler().fit_transform(X)  # a constant column stays 0 (scale 1), not NaN
     return PCA(n_components=2, random_state=seed).fit_transform(X)
 
 
@@ -113,8 +119,16 @@ def defaults(method: str) -> dict[str, Any]:
             if p.kind is p.KEYWORD_ONLY and k not in _RUNTIME}
 
 
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _coerce(method: str, name: str, value: Any, default: Any) -> Any:
     kind = type(default)
+    if kind is bool:  # bool("False") is True: read the words, and accept only real flags
+        flag = _BOOLS.get(value.strip().lower()) if isinstance(value, str) else value
+        if not isinstance(flag, bool | np.bool_):
+            raise ValueError(f"{method} parameter {name} must be true or false, got {value!r}.")
+        return bool(flag)
     try:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError

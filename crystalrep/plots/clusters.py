@@ -1,6 +1,8 @@
-"""Figures and tables for the Clusters page: cluster-count curve, silhouette by k, cross-tab, outliers.
+"""Figures and tables for the Clusters page.
 
-No Streamlit here; ``tests/test_plots_clusters.py`` checks that the data inside follows the inputs.
+The map by cluster, the cluster-count curve, silhouette by k, the cross-tab and the outliers.
+
+No Streamlit here; ``tests/plots/test_clusters.py`` checks that the data inside follows the inputs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from crystalrep.plots.projections import Highlight, map_figure
+from crystalrep.plots.style import cluster_colouring, place_title
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -27,6 +32,17 @@ def label_columns(dataset: Dataset) -> list[str]:
     names = [c for c in LABEL_COLUMNS if c in dataset.table.columns]
     names += [p for p in dataset.property_names("categorical") if p not in names]
     return [c for c in names if dataset.table[c].dropna().nunique() >= 2]
+
+
+def cluster_map_figure(coords: np.ndarray, dataset: Dataset, labels: np.ndarray, *, title: str, method: str,
+                       point_size: float = 5.0, highlight: Highlight | None = None) -> go.Figure:
+    """A 2-D map coloured by cluster (one legend entry per cluster, noise grey), highlights on top.
+
+    The clusters come from the full embedding; the map only places the points, so a cluster
+    split across the map says something about the map, not about the clustering.
+    """
+    return map_figure(coords, dataset, cluster_colouring(labels), title=title, method=method,
+                      point_size=point_size, highlight=highlight)
 
 
 def cluster_count_figure(sweep: pd.DataFrame, *, chosen: int, n_clusters: int, noise: float) -> go.Figure:
@@ -57,10 +73,10 @@ def cluster_count_figure(sweep: pd.DataFrame, *, chosen: int, n_clusters: int, n
                    hovertemplate=f"chosen: min_cluster_size {chosen}<br>{n_clusters} clusters<extra></extra>"),
     ])
     fig.add_vline(x=chosen, line={"color": "#d1495b", "dash": "dash", "width": 1})
-    fig.update_layout(title={"text": "Cluster count against min_cluster_size (HDBSCAN)", "font": {"size": 14}},
-                      height=340, margin=MARGIN, legend={"orientation": "h", "y": -0.25},
+    fig.update_layout(margin=MARGIN, legend={"orientation": "h", "y": -0.25},
                       yaxis2={"title": "noise fraction", "overlaying": "y", "side": "right", "range": [-0.03, 1.05],
                               "tickvals": [0, 0.25, 0.5, 0.75, 1], "tickformat": ".0%", "showgrid": False})
+    place_title(fig, "Cluster count against min_cluster_size (HDBSCAN)", height=360)
     sizes = rows["min_cluster_size"].tolist()
     fig.update_xaxes(type="log", title_text="min_cluster_size (log scale)", tickvals=sizes, ticktext=[str(s) for s in sizes])
     fig.update_yaxes(title_text="clusters", rangemode="tozero", selector={"anchor": "x"})
@@ -68,18 +84,23 @@ def cluster_count_figure(sweep: pd.DataFrame, *, chosen: int, n_clusters: int, n
 
 
 def silhouette_k_figure(scores: dict[int, float], *, chosen: int) -> go.Figure:
-    """k-means silhouette for each k tried, the chosen (best) k marked."""
+    """k-means silhouette for each k tried: the k in use (diamond) and, if another, the best one (ring)."""
     import plotly.graph_objects as go
 
     ks = sorted(scores)
-    fig = go.Figure([
-        go.Scatter(x=ks, y=[scores[k] for k in ks], mode="lines+markers", name="silhouette",
-                   line={"color": "#3b6ea8"}),
-        go.Scatter(x=[chosen], y=[scores[chosen]], mode="markers", name="chosen",
-                   marker={"color": "#d1495b", "size": 13, "symbol": "diamond"}),
-    ])
-    fig.update_layout(title={"text": "k-means: silhouette for each k (the best is used)", "font": {"size": 14}},
-                      height=340, margin=MARGIN, showlegend=False)
+    best = max(ks, key=lambda k: (np.nan_to_num(scores[k], nan=-np.inf), -k))
+    traces = [go.Scatter(x=ks, y=[scores[k] for k in ks], mode="lines+markers", name="silhouette",
+                         line={"color": "#3b6ea8"}),
+              go.Scatter(x=[chosen], y=[scores[chosen]], mode="markers", name="chosen",
+                         marker={"color": "#d1495b", "size": 13, "symbol": "diamond"})]
+    if best != chosen:
+        traces.append(go.Scatter(x=[best], y=[scores[best]], mode="markers", name="best silhouette",
+                                 marker={"color": "rgba(0,0,0,0)", "size": 16, "line": {"color": "#1b1f24", "width": 2}}))
+    fig = go.Figure(traces)
+    title = (f"k-means: silhouette for each k (k = {chosen}, the best)" if best == chosen
+             else f"k-means: silhouette for each k (k = {chosen} chosen; the best is k = {best})")
+    fig.update_layout(margin=MARGIN, showlegend=False)
+    place_title(fig, title, height=360)
     fig.update_xaxes(title_text="k", dtick=1)
     fig.update_yaxes(title_text="silhouette")
     return fig
@@ -125,10 +146,11 @@ def crosstab_figure(table: pd.DataFrame, *, ami: float, label: str,
         title += f"<br><sup>{'; '.join(hidden)}</sup>"
     fig = go.Figure(go.Heatmap(
         z=shares, x=[str(c) for c in shown.columns], y=list(shown.index), text=counts.astype(int),
-        texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "share of<br>cluster"},
+        texttemplate="%{text}", textfont={"size": 12}, colorscale="Blues", zmin=0, zmax=1,
+        colorbar={"title": "share of<br>cluster"},
         hovertemplate="%{y}<br>" + label + " %{x}<br>%{text} crystals (%{z:.0%} of the cluster)<extra></extra>"))
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, margin={**MARGIN, "t": 60},
-                      height=max(320, 60 + 24 * len(shown)))
+    fig.update_layout(margin=MARGIN)
+    place_title(fig, title, height=max(360, 110 + 26 * len(shown)))
     fig.update_xaxes(title_text=label, type="category", tickangle=-45)
     fig.update_yaxes(autorange="reversed", type="category")
     return fig

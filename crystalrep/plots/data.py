@@ -33,6 +33,23 @@ def axis_label(info: PropertyInfo) -> str:
     return f"{info.name} ({info.unit})" if info.unit else info.name
 
 
+COLUMN_NAMES = {"id": "id", "formula": "formula", "chemsys": "chemical system", "spacegroup": "space group",
+                "crystal_system": "crystal system", "nsites": "sites per cell", "prototype": "prototype"}
+
+
+def label_name(column: str, dataset: Dataset | None = None) -> str:
+    """The one display name of a table column: ``"crystal system"``, ``"density (g/cm³)"``.
+
+    A property of ``dataset`` gets its declared name and unit (:func:`axis_label`, as in the
+    sidebar); the structure columns every dataset has get the names in :data:`COLUMN_NAMES`;
+    anything else has its underscores turned into spaces, so no chart or table shows
+    ``crystal_system`` beside ``crystal system``.
+    """
+    if dataset is not None and column in dataset.properties:
+        return axis_label(dataset.properties[column])
+    return COLUMN_NAMES.get(column, column.replace("_", " "))
+
+
 def property_info(dataset: Dataset, prop: str) -> PropertyInfo:
     """The :class:`PropertyInfo` of ``prop``; unknown names raise ``DatasetError`` listing valid ones."""
     if prop not in dataset.properties:

@@ -12,11 +12,31 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
     from pandas.io.formats.style import Styler
 
-__all__ = ["CLIP_PERCENTILES", "invariance_frame", "invariance_styler", "map_pair_figure", "r2_bars"]
+__all__ = ["CLIP_PERCENTILES", "PRESENTER_CSS", "for_projector", "hover_text", "invariance_frame",
+           "invariance_styler", "map_pair_figure", "r2_bars"]
 
 CLIP_PERCENTILES = (2.0, 98.0)
 PASS, FAIL = "background-color: #c8e6c9", "background-color: #ffcdd2"
 MISSING = "#c4c4c4"
+PROJECTOR_FONT = 18  # px: the smallest text a back row reads off a 1024×768 projector
+# Presenter mode: no sidebar (the slide gets the whole width), every text at least PROJECTOR_FONT px,
+# tables as wrapping HTML (st.table) instead of a scrolling canvas.
+PRESENTER_CSS = f"""<style>
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {{display: none;}}
+[data-testid="stMainBlockContainer"] {{max-width: 100%; padding: 1rem 1.5rem 3rem 1.5rem;}}
+[data-testid="stMain"] {{font-size: {PROJECTOR_FONT + 2}px;}}
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label, [data-testid="stMain"] td,
+[data-testid="stMain"] th, [data-testid="stMain"] button, [data-testid="stMain"] input,
+[data-testid="stMain"] [data-baseweb="select"] div, [data-testid="stMain"] code,
+[data-testid="stMain"] summary span {{font-size: {PROJECTOR_FONT + 2}px;}}
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p {{font-size: {PROJECTOR_FONT}px;}}
+[data-testid="stMain"] [data-testid="stMetricValue"],
+[data-testid="stMain"] [data-testid="stMetricValue"] p {{font-size: {2 * PROJECTOR_FONT}px;}}
+[data-testid="stMain"] h1 {{font-size: {2 * PROJECTOR_FONT + 4}px;}}
+[data-testid="stMain"] h2 {{font-size: {2 * PROJECTOR_FONT - 4}px;}}
+[data-testid="stTable"] td, [data-testid="stTable"] th {{white-space: normal; padding: 0.3rem 0.5rem;}}
+</style>"""
 
 
 def _ordered(result: dict[str, Any]) -> list[str]:
@@ -79,18 +99,18 @@ def map_pair_figure(coords: Sequence[np.ndarray], values: np.ndarray, *, titles:
     from plotly.subplots import make_subplots
 
     values = np.asarray(values, dtype=np.float64)
-    hover = np.asarray(hover, dtype=object)
+    hover_rows = np.asarray(hover, dtype=object)
     has = np.isfinite(values)
     lo, hi = _clip(values)
     fig = make_subplots(rows=1, cols=len(coords), subplot_titles=list(titles), horizontal_spacing=0.06)
     for k, xy in enumerate(coords):
         xy = np.asarray(xy)
         fig.add_trace(go.Scattergl(
-            x=xy[has, 0], y=xy[has, 1], mode="markers", text=hover[has], hoverinfo="text", showlegend=False,
+            x=xy[has, 0], y=xy[has, 1], mode="markers", text=hover_rows[has], hoverinfo="text", showlegend=False,
             marker={"color": values[has], "coloraxis": "coloraxis", "size": 5},
         ), row=1, col=k + 1)
         fig.add_trace(go.Scattergl(
-            x=xy[~has, 0], y=xy[~has, 1], mode="markers", text=hover[~has], hoverinfo="text",
+            x=xy[~has, 0], y=xy[~has, 1], mode="markers", text=hover_rows[~has], hoverinfo="text",
             name="no value", showlegend=bool(k == 0 and (~has).any()), marker={"color": MISSING, "size": 4},
         ), row=1, col=k + 1)
         fig.update_xaxes(showticklabels=False, row=1, col=k + 1)
@@ -101,14 +121,25 @@ def map_pair_figure(coords: Sequence[np.ndarray], values: np.ndarray, *, titles:
     return fig
 
 
+def hover_text(table: pd.DataFrame, prop: str) -> list[str]:
+    """``"id · formula · property value"`` per row, for map hover text."""
+    values = pd.to_numeric(table[prop], errors="coerce")
+    return [f"{i} · {f} · {prop} {v:.3g}" for i, f, v in zip(table["id"], table["formula"], values, strict=True)]
+
+
 def r2_bars(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
-    """Probe R² (mean ± std over folds) per embedding, from a frame with ``embedding``, ``r2_mean``, ``r2_std``."""
+    """Probe R² (mean ± std over folds) per embedding, from a frame with ``embedding``, ``r2_mean``, ``r2_std``.
+
+    Each bar has its encoder's colour (:func:`crystalrep.plots.style.encoder_colour`), as in every chart.
+    """
     import plotly.graph_objects as go
+
+    from crystalrep.plots.style import encoder_colour
 
     fig = go.Figure(go.Bar(
         x=frame["embedding"], y=frame["r2_mean"], error_y={"type": "data", "array": frame["r2_std"]},
         text=[f"{v:.2f}" for v in frame["r2_mean"]], textposition="inside", insidetextanchor="start",
-        marker_color="#4c78a8",
+        marker_color=[encoder_colour(str(name)) for name in frame["embedding"]],
         hovertemplate="%{x}: R² %{y:.3f}<extra></extra>",
     ))
     fig.add_hline(y=0, line_color="#666", line_width=1)
@@ -117,3 +148,23 @@ def r2_bars(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
         np.nanmin(frame["r2_mean"].to_numpy(dtype=float), initial=0.0)) - 0.1), max(1.05, top + 0.1)]},
         height=360, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
     return fig
+
+
+def for_projector(fig: go.Figure, *, height: int = 520) -> go.Figure:
+    """The same figure with every text at least :data:`PROJECTOR_FONT` px and room for it (a copy)."""
+    import plotly.graph_objects as go
+
+    out = go.Figure(fig)
+    out.update_layout(font={"size": PROJECTOR_FONT}, height=height, legend={"font": {"size": PROJECTOR_FONT}},
+                      hoverlabel={"font": {"size": PROJECTOR_FONT}})
+    if out.layout.coloraxis.colorbar is not None:  # a colour bar's ticks and title do not follow layout.font
+        out.update_coloraxes(colorbar={"tickfont": {"size": PROJECTOR_FONT},
+                                       "title": {"font": {"size": PROJECTOR_FONT}}})
+    out.update_xaxes(tickfont_size=PROJECTOR_FONT, title_font_size=PROJECTOR_FONT)
+    out.update_yaxes(tickfont_size=PROJECTOR_FONT, title_font_size=PROJECTOR_FONT)
+    out.update_annotations(font_size=PROJECTOR_FONT + 2)  # subplot titles are annotations
+    if out.layout.title.text:  # a larger title needs a taller top margin, or its top is cut off
+        top = out.layout.margin.t if out.layout.margin.t is not None else 0
+        out.update_layout(title_font_size=PROJECTOR_FONT + 4, margin_t=max(top, 3 * PROJECTOR_FONT))
+    out.update_traces(textfont_size=PROJECTOR_FONT, selector={"type": "bar"})
+    return out

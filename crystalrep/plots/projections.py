@@ -1,23 +1,34 @@
-"""Figures of 2-D maps: colouring by a property, WebGL scatter panels, the static sweep grid.
+"""Figures of 2-D maps: WebGL scatter panels with highlighted crystals, captions, the static sweep grid.
 
-No Streamlit and no analysis imports here (pages pass results in). The colour of every point
-comes from one :class:`Colouring`, whose ``caption`` states the scale and clipping, so a panel
-and its sweep grid can never disagree about what a colour means. All points are always drawn.
+No Streamlit and no analysis imports here (pages pass results in). Point colours come from one
+:class:`~crystalrep.plots.style.Colouring`; all points are always drawn. Several maps are one
+figure with subplots: plotly draws every ``scattergl`` subplot of a figure into one WebGL
+context, and browsers cap live contexts (Chromium at 16), so four encoders side by side cost one.
+Every point carries its dataset row in ``customdata`` (:data:`ROW`, :data:`PANEL`), so a click or
+a lasso on any panel or highlight layer names the crystals it hit.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from crystalrep.datasets import Dataset
-from crystalrep.plots.data import axis_label, plural, property_info
+from crystalrep.plots.style import (
+    COLORSCALE,
+    HIGHLIGHT,
+    MISSING,
+    Colouring,
+    encoder_colour,
+    place_title,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -27,136 +38,48 @@ if TYPE_CHECKING:
     from crystalrep.analysis.sweeps import SweepResult
 
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
-STRUCTURE_COLUMNS = {"crystal_system": ("categorical", "crystal system"), "spacegroup": ("categorical", "space group"),
-                     "nsites": ("numeric", "sites per cell")}
-TOP = 10  # categories with their own colour; the rest are "other"
-PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF",
-           "#FECB52")  # plotly's qualitative "Plotly", so the PNG grid matches the live charts
-OTHER, MISSING = "#9aa0aa", "#d5d8de"
-COLORSCALE = "Viridis"
+ROW, PANEL = 4, 5  # customdata columns holding the dataset row and the panel index
+HIGHLIGHT_NAMES = {"selection": "selected", "search": "search match", "neighbours": "nearest neighbours",
+                   "focus": "clicked crystal"}
+ROW_HEIGHT = 420  # px per row of map panels
 
 
-def colour_options(dataset: Dataset) -> dict[str, str]:
-    """Columns a map can be coloured by -> ``"numeric"`` or ``"categorical"``: properties first."""
-    out = {p: info.kind for p, info in dataset.properties.items()}
-    out.update({c: kind for c, (kind, _) in STRUCTURE_COLUMNS.items() if c in dataset.table and c not in out})
-    return out
+@dataclass(frozen=True)
+class Highlight:
+    """Crystals drawn over every map, as dataset rows: a clicked one, its neighbours, a selection, search hits."""
 
+    focus: int | None = None
+    neighbours: tuple[int, ...] = ()
+    selection: tuple[int, ...] = ()
+    search: tuple[int, ...] = ()
 
-def column_label(dataset: Dataset, column: str) -> str:
-    """``"density (g/cm³)"`` for a property, ``"space group"`` for a structure column."""
-    if column in dataset.properties:
-        return axis_label(property_info(dataset, column))
-    if column in STRUCTURE_COLUMNS:
-        return STRUCTURE_COLUMNS[column][1]
-    raise ValueError(f"cannot colour by {column!r}; valid: {', '.join(colour_options(dataset))}.")
+    def layers(self) -> dict[str, tuple[int, ...]]:
+        """Non-empty layers in drawing order (the focus on top)."""
+        rows = {"selection": self.selection, "search": self.search, "neighbours": self.neighbours,
+                "focus": () if self.focus is None else (self.focus,)}
+        return {k: tuple(v) for k, v in rows.items() if len(v)}
 
 
 @dataclass(frozen=True, eq=False)
-class Colouring:
-    """What each point's colour means.
+class MapPanel:
+    """One map of a figure: coordinates (one row per crystal), title, method and, if any, its encoder."""
 
-    Attributes:
-        column: Table column.
-        label: Column label with unit.
-        kind: ``"numeric"`` or ``"categorical"``.
-        values: Numeric: colour value per row (log10 when ``scale == "log"``, clipped to
-            ``[lo, hi]``), NaN where the row has no colour. Categorical: the legend entry per row
-            (a category, ``"other"`` or ``"no value"``).
-        text: The row's raw value for hover.
-        scale: ``"linear"`` or ``"log"`` (numeric only).
-        clip: Percent clipped at each end (numeric only).
-        lo: Lower end of the colour range (in colour units).
-        hi: Upper end.
-        categories: Legend order (categorical).
-        uncoloured: Rows drawn grey (no value; or a value <= 0 on a log scale).
-        caption: One sentence stating column, scale, clipping and uncoloured rows.
-    """
-
-    column: str
-    label: str
-    kind: str
-    values: np.ndarray
-    text: list[str]
-    scale: str = "linear"
-    clip: float = 0.0
-    lo: float = float("nan")
-    hi: float = float("nan")
-    categories: list[str] = field(default_factory=list)
-    uncoloured: int = 0
-    caption: str = ""
-
-    def colour_of(self, category: str) -> str:
-        """Hex colour of a legend entry (categorical)."""
-        if category == "no value":
-            return MISSING
-        if category == "other":
-            return OTHER
-        return PALETTE[self.categories.index(category) % len(PALETTE)]
+    coords: np.ndarray
+    title: str
+    method: str
+    encoder: str | None = None
 
 
-def colouring(dataset: Dataset, column: str, *, log: bool = False, clip: float = 0.0) -> Colouring:
-    """Colour values of ``column`` for every row.
-
-    Args:
-        dataset: The dataset whose rows are the points.
-        column: A key of :func:`colour_options`.
-        log: Colour by log10 of a numeric column (values <= 0 are drawn grey).
-        clip: Percent of the (finite, log-transformed if ``log``) values clipped at each end,
-            ``0 <= clip < 50``.
-
-    Raises:
-        ValueError: Unknown column or a clip outside ``[0, 50)``.
-    """
-    kind = colour_options(dataset).get(column)
-    label = column_label(dataset, column)
-    if kind is None:
-        raise ValueError(f"cannot colour by {column!r}; valid: {', '.join(colour_options(dataset))}.")
-    if not 0 <= clip < 50:
-        raise ValueError(f"clip must be a percentage in [0, 50), got {clip!r}.")
-    raw = dataset.table[column]
-    if kind == "categorical":
-        return _categorical(raw, column, label)
-    numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    text = [f"{v:.4g}" if math.isfinite(v) else "no value" for v in numbers]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(numbers > 0, np.log10(numbers), np.nan) if log else numbers.copy()
-    finite = np.isfinite(values)
-    lo, hi = (np.percentile(values[finite], [clip, 100 - clip]) if finite.any() else (np.nan, np.nan))
-    values = np.where(finite, np.clip(values, lo, hi), np.nan)
-    shown = f"{label}, {'log10' if log else 'linear'} scale"
-    unit = "log10 " if log else ""
-    if clip > 0:
-        shown += f", clipped to the {clip:g}th–{100 - clip:g}th percentile ({unit}{lo:.3g} to {hi:.3g})"
-    else:
-        shown += f", full range ({unit}{lo:.3g} to {hi:.3g})" if finite.any() else ", no values"
-    grey = int((~finite).sum())
-    if grey:
-        why = "no value or ≤ 0 on a log scale" if log else "no value"
-        shown += f"; {plural(grey, 'crystal')} drawn grey ({why})"
-    return Colouring(column, label, "numeric", values, text, "log" if log else "linear", float(clip), float(lo),
-                     float(hi), uncoloured=grey, caption=f"Colour: {shown}.")
-
-
-def _categorical(raw: pd.Series, column: str, label: str) -> Colouring:
-    present = raw.notna().to_numpy()
-    names = raw.astype(str).where(raw.notna(), "no value")
-    counts = names[present].value_counts(sort=True)
-    top = counts.index[:TOP].tolist()
-    entries = np.where(names.isin(top), names, np.where(present, "other", "no value"))
-    cats = top + [c for c in ("other", "no value") if (entries == c).any()]
-    shown = f"all {len(counts)}" if len(counts) <= TOP else f"top {TOP} of {len(counts)} (the rest grey as “other”)"
-    caption = f"Colour: {label}, categorical, {shown} categories"
-    missing = int((~present).sum())
-    caption += f"; {plural(missing, 'crystal')} without a value drawn light grey." if missing else "."
-    return Colouring(column, label, "categorical", entries.astype(object), names.tolist(), categories=cats,
-                     uncoloured=missing, caption=caption)
-
-
-def _hover(dataset: Dataset, colour: Colouring) -> tuple[np.ndarray, str]:
+def _hover(dataset: Dataset, colour: Colouring, panel: int) -> tuple[np.ndarray, str]:
     table = dataset.table
-    custom = np.stack([table["id"].astype(str), table["formula"].astype(str), table["spacegroup"].astype(str),
-                       np.asarray(colour.text, dtype=object)], axis=1)
+    n = len(table)
+    custom = np.empty((n, 6), dtype=object)
+    custom[:, 0] = table["id"].astype(str).to_numpy()
+    custom[:, 1] = table["formula"].astype(str).to_numpy()
+    custom[:, 2] = table["spacegroup"].astype(str).to_numpy()
+    custom[:, 3] = np.asarray(colour.text, dtype=object)
+    custom[:, ROW] = np.arange(n)
+    custom[:, PANEL] = panel
     template = ("<b>%{customdata[1]}</b> · %{customdata[0]}<br>space group %{customdata[2]}<br>"
                 f"{colour.label}: %{{customdata[3]}}<extra></extra>")
     return custom, template
@@ -170,51 +93,128 @@ def axis_titles(method: str) -> tuple[str, str]:
     return f"{name} 1", f"{name} 2"
 
 
-def map_figure(coords: np.ndarray, dataset: Dataset, colour: Colouring, *, title: str, method: str,
-               point_size: float = 5.0, height: int = 460) -> go.Figure:
-    """A WebGL scatter of one map, every point drawn.
+def _grid(n: int) -> tuple[int, int]:
+    """(rows, columns) of ``n`` panels: one row up to 3, then 2 × 2, then rows of 3."""
+    cols = n if n <= 3 else (2 if n == 4 else 3)
+    return math.ceil(n / cols), cols
 
-    Numeric colours are one ``Scattergl`` trace (``marker.color`` = :attr:`Colouring.values`,
-    ``cmin``/``cmax`` = its range) plus a grey trace for uncoloured rows; categorical colours are
-    one trace per legend entry. Hover shows id, formula, space group and the colour's value.
-    """
+
+def _panel_traces(panel: MapPanel, index: int, dataset: Dataset, colour: Colouring, size: float,
+                  highlight: Highlight) -> list[go.Scattergl]:
     import plotly.graph_objects as go
 
-    coords = np.asarray(coords)
-    if len(coords) != len(dataset):
-        raise ValueError(f"{len(coords)} map points for {len(dataset)} crystals.")
-    custom, template = _hover(dataset, colour)
+    xy = np.asarray(panel.coords)
+    if xy.shape != (len(dataset), 2):
+        raise ValueError(f"{len(xy)} map points for {len(dataset)} crystals.")
+    custom, template = _hover(dataset, colour, index)
+    opacity = 0.6 if highlight.layers() else 0.9  # fade the map so the rings read
+    first = index == 0
     traces = []
     if colour.kind == "numeric":
         ok = np.isfinite(colour.values)
-        # a horizontal bar below keeps side-by-side panels as wide and as tall as each other
-        bar = {"title": {"text": ("log10 " if colour.scale == "log" else "") + colour.label, "side": "top"},
-               "orientation": "h", "thickness": 10, "len": 0.9, "y": -0.16, "yanchor": "top"}
-        span = {"cmin": colour.lo, "cmax": colour.hi} if ok.any() else {}
         if (~ok).any():
-            traces.append(go.Scattergl(x=coords[~ok, 0], y=coords[~ok, 1], mode="markers", name="no colour",
-                                       marker={"size": point_size, "color": MISSING}, customdata=custom[~ok],
-                                       hovertemplate=template, showlegend=False))
-        traces.append(go.Scattergl(x=coords[ok, 0], y=coords[ok, 1], mode="markers", name=colour.label,
-                                   marker={"size": point_size, "color": colour.values[ok], "colorscale": COLORSCALE,
-                                           **span, "colorbar": bar, "showscale": bool(ok.any())},
+            traces.append(go.Scattergl(x=xy[~ok, 0], y=xy[~ok, 1], mode="markers", name="no colour",
+                                       marker={"size": size, "color": MISSING, "opacity": opacity},
+                                       customdata=custom[~ok], hovertemplate=template, showlegend=False))
+        traces.append(go.Scattergl(x=xy[ok, 0], y=xy[ok, 1], mode="markers", name=colour.label,
+                                   marker={"size": size, "color": colour.values[ok], "coloraxis": "coloraxis",
+                                           "opacity": opacity},
                                    customdata=custom[ok], hovertemplate=template, showlegend=False))
     else:
         for cat in colour.categories:
             rows = colour.values == cat
-            traces.append(go.Scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=cat,
-                                       marker={"size": point_size, "color": colour.colour_of(cat)},
-                                       customdata=custom[rows], hovertemplate=template))
-    fig = go.Figure(traces)
-    x_title, y_title = axis_titles(method)
-    fig.update_xaxes(title_text=x_title, showticklabels=method == "pca", zeroline=False)
-    # equal axes for PCA, whose axes are embedding units; UMAP/t-SNE axes have no units to keep
-    fig.update_yaxes(title_text=y_title, showticklabels=method == "pca", zeroline=False,
-                     scaleanchor="x" if method == "pca" else None)
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=height,
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, plot_bgcolor="#fafbfc",
-                      legend={"orientation": "h", "y": -0.16, "yanchor": "top", "font": {"size": 10}, "itemsizing": "constant"})
+            traces.append(go.Scattergl(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=cat, legendgroup=cat,
+                                       showlegend=first, customdata=custom[rows], hovertemplate=template,
+                                       marker={"size": size, "color": colour.colour_of(cat), "opacity": opacity}))
+    for layer, rows in highlight.layers().items():
+        idx = np.asarray(rows, dtype=np.int64)
+        scale = {"selection": 1.6, "search": 2.2, "neighbours": 2.4, "focus": 3.6}[layer]
+        traces.append(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=HIGHLIGHT_NAMES[layer],
+                                   legendgroup=layer, showlegend=first, customdata=custom[idx], hovertemplate=template,
+                                   marker={**HIGHLIGHT[layer], "size": max(size * scale, 9.0)}))
+    return traces
+
+
+def maps_figure(panels: Sequence[MapPanel], dataset: Dataset, colour: Colouring, *, point_size: float = 5.0,
+                highlight: Highlight | None = None, title: str = "", row_height: int = ROW_HEIGHT) -> go.Figure:
+    """Several maps of the same crystals as one figure (subplots; one WebGL context), every point drawn.
+
+    Numeric colours share one colour axis (``cmin``/``cmax`` = the colouring's range) and one
+    colour bar; categorical colours are one trace per legend entry and panel, toggled together
+    from one legend. Highlight layers (:class:`Highlight`) follow as ring traces in every panel.
+    Hover shows id, formula, space group and the colour's value.
+
+    Args:
+        panels: The maps, drawn left to right, top to bottom (:func:`_grid`).
+        dataset: The crystals; row ``i`` of every panel's coordinates is row ``i`` here.
+        colour: What the point colours mean.
+        point_size: Marker size in px.
+        highlight: Crystals drawn over every map.
+        title: Figure title (a single panel uses its own title when empty).
+        row_height: Height of one row of panels in px.
+    """
+    from plotly.subplots import make_subplots
+
+    if not panels:
+        raise ValueError("a map figure needs at least one panel.")
+    highlight = highlight or Highlight()
+    n_rows, n_cols = _grid(len(panels))
+    single = len(panels) == 1
+    titles = [] if single else [f"<span style='color:{encoder_colour(p.encoder)}'>■</span> {p.title}"
+                                if p.encoder else p.title for p in panels]
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles or None, horizontal_spacing=0.05,
+                        vertical_spacing=min(0.3, 70 / (n_rows * row_height)))
+    for i, panel in enumerate(panels):
+        r, c = divmod(i, n_cols)
+        for trace in _panel_traces(panel, i, dataset, colour, point_size, highlight):
+            fig.add_trace(trace, row=r + 1, col=c + 1)
+        x_title, y_title = axis_titles(panel.method)
+        pca = panel.method == "pca"
+        fig.update_xaxes(title_text=x_title, showticklabels=pca, zeroline=False, row=r + 1, col=c + 1,
+                         title_standoff=4)
+        axis = fig.get_subplot(r + 1, c + 1).xaxis.plotly_name.replace("axis", "")
+        # equal axes for PCA, whose axes are embedding units; UMAP/t-SNE axes have no units to keep
+        fig.update_yaxes(title_text=y_title, showticklabels=pca, zeroline=False, row=r + 1, col=c + 1,
+                         scaleanchor=axis if pca else None, title_standoff=4)
+    for note in fig.layout.annotations:  # subplot titles: left-aligned, readable
+        note.update(font={"size": 13}, x=note.x - 0.5 / n_cols + 0.01, xanchor="left")
+    bar = colour.kind == "numeric" and bool(np.isfinite(colour.values).any())
+    bottom = 150 if bar else 100  # room for the legend, then the colour bar
+    height = n_rows * row_height + 60 + bottom
+    plot_h = height - 62 - bottom  # minus the top margin (title band) and the bottom one
+    if bar:
+        # horizontal, below the panels and the legend: all the width goes to the maps, nothing overlaps
+        fig.update_layout(coloraxis={"colorscale": COLORSCALE, "cmin": colour.lo, "cmax": colour.hi, "colorbar": {
+            "title": {"text": ("log10 " if colour.scale == "log" else "") + colour.label, "side": "top"},
+            "orientation": "h", "thickness": 10, "len": 0.5, "x": 1.0, "xanchor": "right",
+            "y": -84 / plot_h, "yanchor": "top"}})
+    elif colour.kind == "numeric":
+        fig.update_layout(coloraxis={"colorscale": COLORSCALE, "showscale": False})
+    fig.update_layout(plot_bgcolor="#fafbfc", margin={"l": 10, "r": 10, "b": bottom},
+                      legend={"orientation": "h", "y": -48 / plot_h, "yanchor": "top", "x": 0,
+                              "font": {"size": 11}, "itemsizing": "constant"})
+    place_title(fig, title or (panels[0].title if single else ""), height=height)
+    if not (title or single):
+        fig.update_layout(margin={"t": 60})
     return fig
+
+
+def map_figure(coords: np.ndarray, dataset: Dataset, colour: Colouring, *, title: str, method: str,
+               point_size: float = 5.0, highlight: Highlight | None = None, encoder: str | None = None) -> go.Figure:
+    """One map as a figure (:func:`maps_figure` with a single panel)."""
+    return maps_figure([MapPanel(np.asarray(coords), title, method, encoder)], dataset, colour,
+                       point_size=point_size, highlight=highlight)
+
+
+def selected_rows(points: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[int]]:
+    """Dataset rows and panel indices of the points in a plotly selection event (in event order)."""
+    rows, panels = [], []
+    for point in points:
+        data = point.get("customdata")
+        if data is not None and len(data) > PANEL:
+            rows.append(int(data[ROW]))
+            panels.append(int(data[PANEL]))
+    return rows, panels
 
 
 def _params_text(params: Mapping[str, Any], shown: tuple[str, ...] | None = None) -> str:
@@ -232,6 +232,9 @@ def panel_caption(projection: Projection, scores: MapScores) -> str:
     lib = LIBRARY.get(method, "")
     version = projection.versions.get(lib, "unknown")
     params = _params_text(projection.params, MAIN_PARAMS.get(method))
+    if method == "pca":
+        params = ("standardised features (each dimension scaled to unit variance)"
+                  if projection.params.get("standardize") else "raw features (centred, not scaled)")
     seconds = f"{projection.seconds:.2f} s" + (" (read from the store)" if projection.from_cache else "")
     trust = (f"trustworthiness {scores.trustworthiness:.3f} (k={scores.k}"
              + (f", {scores.sample_size:,} of {scores.n:,} rows)" if scores.sample_size < scores.n else ")"))
@@ -290,21 +293,24 @@ def sweep_grid_png(result: SweepResult, colour: Colouring, *, title: str, point_
                 ax.set_title(_params_text({g: cell[g] for g in grid_names}), fontsize=9)
             if c == 0:
                 ax.set_ylabel(f"seed {seed}", fontsize=9)
-    fig.suptitle(title, fontsize=10)
+    # wrapped to the figure's width (~1 character per 6 px at 10 pt), so a 2-column grid keeps its title
+    wrapped = textwrap.fill(title, width=max(40, int(fig.get_figwidth() * dpi / 6.5)))
+    fig.suptitle(wrapped, fontsize=10)
+    top = 1.0  # tight_layout leaves room for the (wrapped) suptitle itself
     if colour.kind == "categorical":
         handles = [plt.Line2D([], [], marker="o", linestyle="", color=colour.colour_of(cat), label=cat)
                    for cat in colour.categories]
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False)
-        fig.tight_layout(rect=(0, 0.08, 1, 0.97))
+        fig.tight_layout(rect=(0, 0.08, 1, top))
     elif math.isfinite(colour.lo):
-        fig.tight_layout(rect=(0, 0, 0.92, 0.97))
+        fig.tight_layout(rect=(0, 0, 0.92, top))
         mappable = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(colour.lo, colour.hi))
         bar = fig.colorbar(mappable, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
         bar.set_label(("log10 " if colour.scale == "log" else "") + colour.label, fontsize=8)
     else:
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
+        fig.tight_layout(rect=(0, 0, 1, top))
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.15)  # the colour-bar label stays inside
     plt.close(fig)
     return buf.getvalue()
 

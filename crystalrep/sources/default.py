@@ -1,7 +1,7 @@
 """Build the built-in default dataset: pymatgen's AFLOW prototypes plus element substitutions.
 
 :func:`default_structures` makes the crystals and their cheap labels; :func:`build_default` adds
-CHGNet energies and writes ``data/default``. Everything is sorted, seeded and rounded, so the same
+CHGNet energies and writes ``crystalrep/data/default``. Everything is sorted, seeded and rounded, so the same
 command writes the same bytes.
 """
 
@@ -34,9 +34,10 @@ from crystalrep.structures import StructureError, validate_structure
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the lecture's BaTiO3 perovskite family is always built
 MAX_ATOMS = 64
 CHGNET_MAX_Z = 94  # CHGNet 0.3.0 embeds elements H..Pu
+SEVENNET_UNSEEN = frozenset({"Po", "At", "Rn", "Fr", "Ra"})  # absent from SevenNet-0's training set
 SOURCE = "crystalrep data build-default (pymatgen AFLOW prototypes + substitutions)"
 LICENSE = (
     "Structures from pymatgen (MIT licence), whose AFLOW prototype library comes from the AFLOW "
@@ -46,11 +47,13 @@ LICENSE = (
 DESCRIPTION = (
     "Every ordered AFLOW prototype shipped in pymatgen (library geometry, at most 64 atoms), plus "
     "element substitutions on common prototypes chosen from pymatgen's common oxidation states so "
-    "ionic formulas are charge-balanced. Substitution volumes: RLS scaling against the family's "
+    "ionic formulas are charge-balanced; the perovskites always include BaTiO3 and its A-site (Sr, Ca, Pb) and "
+    "B-site (Zr, Hf, Sn) substitutions, the lecture's analogy family. Substitution volumes: RLS scaling against the family's "
     "experimental AFLOW structure (compounds); for elements that structure's volume per atom when "
     "it is the same element, else pymatgen's molar volume of the solid; DLS as fallback. Elemental "
     "fcc/bcc/hcp cells for every element and X2 molecular crystals serve as references. Energies "
-    "are CHGNet 0.3.0 predictions on unrelaxed cells, not DFT."
+    "are CHGNet 0.3.0 predictions on unrelaxed cells, not DFT. Crystals with elements beyond Pu, or "
+    "with Po, At, Rn, Fr or Ra, are left out so that every built-in encoder embeds every row."
 )
 FAMILY_OF_AFLOW = {t.aflow: name for name, t in proto.TEMPLATES.items()} | {proto.DIMER_AFLOW: "alpha-N2"}
 
@@ -116,12 +119,14 @@ def _all_rows() -> dict[str, tuple[Structure, str, str, str]]:
     subs |= {f"alpha-N2-{el}2": (proto.dimer_structure(el), "alpha-N2", proto.DIMER_AFLOW) for el in proto.DIMER_BONDS}
     # Elemental cells for every element present, so each CHGNet formation energy has a reference.
     present = {el.Z: el.symbol for s, *_ in [*aflow.values(), *subs.values()] for el in s.composition}
-    elements = [present[z] for z in sorted(present) if z <= CHGNET_MAX_Z]
+    elements = [present[z] for z in sorted(present) if z <= CHGNET_MAX_Z and present[z] not in SEVENNET_UNSEEN]
     subs |= _substitution_rows(references, [(n, (el, {"A": el}, {})) for el in elements for n in proto.ELEMENTAL])
     rows = {k: (s, fam, lab, "aflow-prototype") for k, (s, fam, lab) in aflow.items()}
     rows |= {k: (s, fam, lab, "substitution") for k, (s, fam, lab) in subs.items()}
-    # Every built-in encoder must embed the default set: CHGNet and SOAP's species list stop at Pu.
-    return {k: v for k, v in rows.items() if max(el.Z for el in v[0].composition) <= CHGNET_MAX_Z}
+    # Every built-in encoder must embed the default set: CHGNet and SOAP's species list stop at Pu,
+    # and SevenNet-0 never saw Po, At, Rn, Fr or Ra.
+    return {k: v for k, v in rows.items() if max(el.Z for el in v[0].composition) <= CHGNET_MAX_Z
+            and not {el.symbol for el in v[0].composition} & SEVENNET_UNSEEN}
 
 
 def default_structures() -> tuple[list[str], list[Structure], dict[str, list[Any]]]:
@@ -154,7 +159,7 @@ def build_default(out_dir: Path | None = None, *, progress: Progress | None = No
     """Build the default dataset and write ``dataset.parquet`` + ``meta.json``.
 
     Args:
-        out_dir: Target folder; defaults to the repository's ``data/default``.
+        out_dir: Target folder; defaults to the package's ``crystalrep/data/default``.
         progress: Called with ``(done, total)`` over the three stages (total is 100).
         device: Torch device for CHGNet.
 

@@ -38,6 +38,10 @@ DIAMOND_ELEMENTS = ("C", "Si", "Ge", "Sn")
 DIMER_BONDS = {"H": 0.741, "N": 1.098, "O": 1.208, "F": 1.412, "Cl": 1.988, "Br": 2.281, "I": 2.666}
 SAMPLE_SIZES = {"ax": 140, "perovskite": 200, "spinel": 100, "heusler": 150, "cdi2": 70}
 TOLERANCE_WINDOW = (0.8, 1.06)  # Goldschmidt factor from pymatgen's (crystal) ionic radii
+# The lecture's perovskites: BaTiO3 and its A-site (Sr, Ca, Pb) and B-site (Zr, Hf, Sn) substitutions, all
+# 2+/4+ oxides inside the tolerance window; kept whatever the random sample draws, so that
+# z(BaTiO3) − z(BaZrO3) + z(SrZrO3) ≈ z(SrTiO3) can be asked of the built-in dataset.
+LECTURE_SITES = (("Ba", "Sr", "Ca", "Pb"), ("Ti", "Zr", "Hf", "Sn"))
 
 
 @dataclass(frozen=True)
@@ -143,11 +147,10 @@ def _fluorite() -> list[Choice]:
 def _tolerance(a: str, qa: int, b: str, qb: int, x: str) -> float:
     with warnings.catch_warnings():  # pymatgen warns when it falls back to low-spin radii
         warnings.simplefilter("ignore")
-        radii = [Species(el, q).ionic_radius for el, q in ((a, qa), (b, qb), (x, -ANION_CHARGE[x]))]
-    if any(r is None for r in radii):
+        ra, rb, rx = (Species(el, q).ionic_radius for el, q in ((a, qa), (b, qb), (x, -ANION_CHARGE[x])))
+    if ra is None or rb is None or rx is None:
         return math.nan
-    ra, rb, rx = (float(r) for r in radii)
-    return (ra + rx) / (math.sqrt(2.0) * (rb + rx))
+    return (float(ra) + float(rx)) / (math.sqrt(2.0) * (float(rb) + float(rx)))
 
 
 def _perovskite() -> list[Choice]:
@@ -159,7 +162,15 @@ def _perovskite() -> list[Choice]:
                 for x in anions:
                     if a != b and lo <= _tolerance(a, qa, b, qb, x) <= hi:
                         out.append((f"{a}{b}{x}3", {"A": a, "B": b, "X": x}, {a: qa, b: qb, x: -ANION_CHARGE[x]}))
-    return sample(out, SAMPLE_SIZES["perovskite"])
+    drawn = sample(out, SAMPLE_SIZES["perovskite"])
+    seen = {formula for formula, *_ in drawn}
+    return drawn + [c for c in lecture_perovskites() if c[0] not in seen]
+
+
+def lecture_perovskites() -> list[Choice]:
+    """The BaTiO3 family of the lecture: every A x B of :data:`LECTURE_SITES` as a cubic oxide perovskite."""
+    a_sites, b_sites = LECTURE_SITES
+    return [(f"{a}{b}O3", {"A": a, "B": b, "X": "O"}, {a: 2, b: 4, "O": -2}) for a in a_sites for b in b_sites]
 
 
 def _spinel() -> list[Choice]:
@@ -169,7 +180,7 @@ def _spinel() -> list[Choice]:
 
 def _heusler() -> list[Choice]:
     xs, ys, zs = HEUSLER
-    out = [(f"{x}2{y}{z}", {"X": x, "Y": y, "Z": z}, {}) for x in xs for y in ys for z in zs if x != y]
+    out: list[Choice] = [(f"{x}2{y}{z}", {"X": x, "Y": y, "Z": z}, {}) for x in xs for y in ys for z in zs if x != y]
     return sample(out, SAMPLE_SIZES["heusler"])
 
 

@@ -48,7 +48,8 @@ def _rls(structure: Structure, reference: Structure, oxidation_states: dict[str,
 
     if oxidation_states:
         s = structure.copy()
-        s.add_oxidation_state_by_element(oxidation_states)
+        charges: dict[str, float] = dict(oxidation_states)  # pymatgen's dict is invariant; values stay ints
+        s.add_oxidation_state_by_element(charges)
         predictor = RLSVolumePredictor(check_isostructural=False, radii_type="ionic-atomic")
         return float(predictor.predict(s, reference))
     predictor = RLSVolumePredictor(check_isostructural=False, radii_type="atomic")
@@ -70,13 +71,15 @@ def predicted_volume(
     """
     from pymatgen.analysis.structure_prediction.volume_predictor import DLSVolumePredictor
 
-    volume = None
+    volume: float | None = None
     with warnings.catch_warnings():  # the predictors warn freely about missing radii
         warnings.simplefilter("ignore")
         try:
             if len(structure.composition.elements) == 1:
-                same = reference is not None and _symbols(reference) == _symbols(structure)
-                volume = reference.volume / len(reference) * len(structure) if same else _molar_volume(structure)
+                if reference is not None and _symbols(reference) == _symbols(structure):
+                    volume = reference.volume / len(reference) * len(structure)
+                else:
+                    volume = _molar_volume(structure)
             elif reference is not None:
                 volume = _rls(structure, reference, oxidation_states or {})
         except _ERRORS as exc:

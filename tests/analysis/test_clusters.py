@@ -45,6 +45,18 @@ def test_kmeans_picks_the_planted_k(k_true):
     assert len(res.to_dict(labels=True)["labels"]) == len(truth)
 
 
+def test_kmeans_uses_a_given_k_and_still_scores_the_range():
+    X, truth = blobs(centres=5, n_per=40, seed=5)
+    auto = kmeans_clusters(X, k_range=range(2, 9), seed=0)
+    given = kmeans_clusters(X, k=3, k_range=range(2, 9), seed=0)
+    assert auto.params["k_source"] == "silhouette" and given.params["k_source"] == "given"
+    assert given.n_clusters == given.params["k"] == 3 and set(given.scores) == set(range(2, 9))
+    assert given.silhouette == given.scores[3] < auto.silhouette
+    assert set(kmeans_clusters(X, k=12, k_range=range(2, 5)).scores) == {2, 3, 4, 12}  # k outside the range
+    with pytest.raises(ValueError, match="k = 1 does not fit"):
+        kmeans_clusters(X, k=1)
+
+
 def test_kmeans_is_seeded():
     X, _ = blobs()
     a, b = kmeans_clusters(X, k_range=range(2, 6), seed=3), kmeans_clusters(X, k_range=range(2, 6), seed=3)

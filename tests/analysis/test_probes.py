@@ -240,3 +240,46 @@ def test_float_noise_column_does_not_blow_up_the_probe():
     result = probe(np.column_stack([X, noise]), y, [(np.arange(160), np.arange(160, 200))])
     assert result.r2_mean > 0.95
 
+
+
+def _sparse_column_case() -> tuple[np.ndarray, np.ndarray, list, list]:
+    """Magpie's minimum magnetic moment on the default set, in miniature: 0 almost everywhere, rounding-level
+    values (1e-4) on three rows of the labelled subsample, 1.0 on rows elsewhere in the training fold and in
+    the test fold."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 4))
+    sparse = np.zeros(400)
+    sparse[[3, 17, 31]] = [1e-4, 2e-4, 1e-4]
+    sparse[100:110] = sparse[300:306] = 1.0
+    y = X @ np.array([1.0, -1.0, 0.5, 2.0]) + 0.3 * rng.normal(size=400)
+    full = [(np.arange(300), np.arange(300, 400))]
+    return np.column_stack([X, sparse]), y, full, [(np.arange(50), np.arange(300, 400))]
+
+
+def test_a_sparse_column_on_a_small_subsample_does_not_blow_up_the_probe():
+    X, y, full, small = _sparse_column_case()
+    blown = probe(X, y, small)  # the scale of the sparse column from 50 rows: std ~4e-5, test rows at z ~ 25,000
+    assert blown.r2_mean < -10
+    fixed = probe(X, y, small, scale_rows=[tr for tr, _ in full])
+    assert fixed.r2_mean > 0.9 and fixed.n_train == 50
+    with pytest.raises(ValueError, match="overlap"):
+        probe(X, y, small, scale_rows=[np.arange(400)])
+    with pytest.raises(ValueError, match="one row set per fold"):
+        probe(X, y, small, scale_rows=[])
+
+
+def test_learning_curve_scales_on_the_whole_training_fold(monkeypatch, tmp_path):
+    rng = np.random.default_rng(6)
+    X, y, _, _ = _sparse_column_case()
+    X[:, -1] = np.where(rng.random(400) < 0.2, 1e-4 * rng.random(400), 0.0)  # rounding-level on a fifth of rows
+    X[rng.choice(400, size=8, replace=False), -1] = 1.0  # the rare real values
+    ds = toy_dataset(400)
+    ds.table["y"] = y
+    fake = types.SimpleNamespace(embed_dataset=lambda dataset, encoder, **_: (X, {}),
+                                 embedding_key=lambda dataset, encoder: "sparse")
+    import crystalrep.encoders
+
+    monkeypatch.setattr(crystalrep.encoders, "get_encoder", lambda name: types.SimpleNamespace(name=name))
+    monkeypatch.setitem(sys.modules, "crystalrep.embed", fake)
+    curve = learning_curve(ds, "y", ["sparse"], sizes=(20, 50), split="random", store=Store(tmp_path))
+    assert (curve["r2_mean"] > 0.8).all(), curve[["n_labels", "r2_mean"]]

@@ -93,7 +93,7 @@ def test_unknown_names_raise_listing_valid_ones(blobs) -> None:
         project(blobs[0], method="isomap")
     with pytest.raises(ValueError, match="valid: n_neighbors, min_dist, metric, knn"):
         make_spec("umap", {"perplexity": 30})
-    with pytest.raises(ValueError, match="valid: none"):
+    with pytest.raises(ValueError, match="valid: standardize"):
         make_spec("pca", {"whiten": True})
     with pytest.raises(ValueError, match="must be int"):
         make_spec("umap", {"n_neighbors": 1.5})
@@ -219,3 +219,20 @@ def test_sweep_in_worker_processes_matches_serial(blobs, tmp_path) -> None:
     for key, coords in serial.coords.items():
         np.testing.assert_array_equal(coords, parallel.coords[key])
     assert len(Store(tmp_path).keys("projections")) == 2
+
+
+def test_pca_standardises_by_default_and_the_scaling_is_part_of_the_key() -> None:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=200) * 1000.0, rng.normal(size=200), rng.normal(size=200)])
+    X[:100, 1:] += 4.0  # two groups, visible only in the small-unit columns
+    scaled = project(X, method="pca").coords
+    raw = project(X, method="pca", params={"standardize": False}).coords
+    # raw PCA's first axis is the large-unit column; the standardised one finds the groups
+    assert abs(np.corrcoef(raw[:, 0], X[:, 0])[0, 1]) > 0.99
+    groups = np.r_[np.ones(100), np.zeros(100)]
+    assert abs(np.corrcoef(scaled[:, 0], groups)[0, 1]) > 0.9
+    assert make_spec("pca") == make_spec("pca", {"standardize": "true"})
+    assert dict(make_spec("pca", {"standardize": "false"}).params) == {"standardize": False}
+    assert proj.cache_key("e", make_spec("pca")) != proj.cache_key("e", make_spec("pca", {"standardize": False}))
+    with pytest.raises(ValueError, match="true or false"):
+        make_spec("pca", {"standardize": "maybe"})

@@ -81,3 +81,37 @@ def stop_background_tasks(home: Path) -> None:
             os.environ.pop("CRYSTALREP_HOME", None)
         else:
             os.environ["CRYSTALREP_HOME"] = previous
+
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+DRAWN = ("[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(e => e.querySelector('.main-svg'))"
+         " && [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')].every(e => e.querySelector('canvas'))")
+# Page coordinates of every point of a Streamlit plotly chart, from plotly's own axes (works for subplots).
+POINTS_JS = """([index, names]) => {
+  const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[index];
+  const box = gd.getBoundingClientRect();
+  const out = [];
+  gd._fullData.forEach((trace, t) => {
+    if (names && !names.includes(trace.name)) return;
+    const xa = gd._fullLayout[trace.xaxis.replace('x', 'xaxis')], ya = gd._fullLayout[trace.yaxis.replace('y', 'yaxis')];
+    for (let i = 0; i < trace.x.length; i++) {
+      out.push({trace: trace.name, x: box.left + window.scrollX + xa._offset + xa.l2p(trace.x[i]),
+                y: box.top + window.scrollY + ya._offset + ya.l2p(trace.y[i]), custom: trace.customdata[i]});
+    }
+  });
+  return out;
+}"""
+TRACES_JS = """(index) => {
+  const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[index];
+  return gd._fullData.map(t => ({name: t.name, ids: Array.from(t.customdata || []).map(c => c[0])}));
+}"""
+
+
+def wait_idle(page: object, *, timeout_ms: int = 120_000) -> None:
+    """Wait until the script has run to the end, no spinner shows, and every chart and table has drawn."""
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout_ms)
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stSpinner\"]').length === 0",
+                           timeout=timeout_ms)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    page.wait_for_function(DRAWN, timeout=timeout_ms)

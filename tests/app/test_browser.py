@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymatgen.core import Structure
+
+from crystalrep.datasets import (
+    DEFAULT_NAME,
+    Dataset,
+    PropertyInfo,
+    default_dataset_dir,
+    load_dataset,
+)
 from tests.app.e2e_utils import (
     CHROMIUM_ARGS,
     ROOT,
@@ -22,15 +31,6 @@ from tests.app.e2e_utils import (
     stop_background_tasks,
     stop_server,
     wait_healthy,
-)
-from pymatgen.core import Structure
-
-from crystalrep.datasets import (
-    DEFAULT_NAME,
-    Dataset,
-    PropertyInfo,
-    default_dataset_dir,
-    load_dataset,
 )
 
 pytestmark = pytest.mark.e2e

@@ -1,15 +1,20 @@
-"""The Clusters page under AppTest: the metrics are the library's, widgets change them, tiny data gets a sentence."""
+"""The Clusters page under AppTest: the metrics are the library's, the map is coloured by cluster, k can be
+set, a link restores the view, tiny data gets a sentence."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import streamlit as st
 from pymatgen.core import Structure
 from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
+from crystalrep.plots.style import NOISE
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -25,12 +30,15 @@ def small() -> Dataset:
     return ds
 
 
-def _clusters(dataset: str, encoders: list[str]) -> AppTest:
+def _clusters(dataset: str, encoders: list[str], params: dict[str, Any] | None = None) -> AppTest:
     from ui import state
 
+    st.cache_data.clear()  # cached arrays would outlive this test's CRYSTALREP_HOME
+    st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state[state.DATASET] = dataset
     at.session_state[state.ENCODERS] = encoders
+    at.query_params.update(params or {})
     at.run()
     return at.switch_page(PAGE).run()
 
@@ -39,11 +47,15 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def _charts(at: AppTest) -> list[str]:
-    return [el.proto.spec for el in at.get("plotly_chart")]
+def _charts(at: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
-def test_hdbscan_metrics_match_the_library_and_follow_the_slider(small: Dataset) -> None:
+def _title(fig: dict[str, Any]) -> str:
+    return fig["layout"].get("title", {}).get("text", "")
+
+
+def test_hdbscan_metrics_match_the_library_and_the_map_is_coloured_by_cluster(small: Dataset) -> None:
     from crystalrep.analysis.clusters import hdbscan_clusters
     from crystalrep.embed import load_embedding
 
@@ -54,23 +66,60 @@ def test_hdbscan_metrics_match_the_library_and_follow_the_slider(small: Dataset)
     metrics = _metrics(at)
     assert metrics["Clusters"] == str(expected.n_clusters)
     assert metrics["Noise"] == f"{expected.noise_fraction:.1%}"
-    assert len(_charts(at)) == 2  # cluster-count curve + cross-tab
+    charts = _charts(at)
+    assert len(charts) == 3  # the map by cluster, the cluster-count curve, the cross-tab
+    traces = {t["name"]: t for t in charts[0]["data"]}
+    clusters = sorted(set(expected.labels[expected.labels >= 0]))
+    assert set(traces) == {"noise", *(f"cluster {c}" for c in clusters)}
+    assert traces["noise"]["marker"]["color"] == NOISE
+    assert len(traces["noise"]["customdata"]) == int((expected.labels < 0).sum())
+    assert "coloured by HDBSCAN cluster" in _title(charts[0])
     at.slider(key="clusters.min_cluster_size").set_value(5).run()
-    assert not at.exception
+    assert not at.exception and at.query_params["mcs"] == "5"
     assert _metrics(at)["Clusters"] == str(hdbscan_clusters(X, min_cluster_size=5).n_clusters)
 
 
-def test_label_changes_the_crosstab_and_kmeans_reports_its_k(small: Dataset) -> None:
+def test_label_names_and_the_crosstab_follow_the_picker(small: Dataset) -> None:
     at = _clusters("small", ["magpie"])
     picker = at.selectbox(key="clusters.label")
     assert picker.value == "crystal_system" and "prototype" in picker.options
-    before = _charts(at)[1]
+    assert "crystal system" in _title(_charts(at)[2]) and "crystal_system" not in _title(_charts(at)[2])
+    before = _charts(at)[2]
     picker.select("prototype").run()
-    assert _charts(at)[1] != before and "prototype" in _charts(at)[1]
+    assert _charts(at)[2] != before and "prototype" in _title(_charts(at)[2])
+
+
+def test_kmeans_k_is_chosen_by_silhouette_or_set(small: Dataset) -> None:
+    from crystalrep.analysis.clusters import kmeans_clusters
+    from crystalrep.embed import load_embedding
+
+    at = _clusters("small", ["magpie"])
     at.segmented_control(key="clusters.method").set_value("kmeans").run()
     assert not at.exception
+    X = load_embedding(small, "magpie")[0]
+    best = kmeans_clusters(X, k_range=range(2, 13)).params["k"]
     metrics = _metrics(at)
-    assert 2 <= int(metrics["k"]) <= 12 and metrics["Noise"] == "0.0%"
+    assert metrics["k"] == str(best) and metrics["Noise"] == "0.0%"
+    assert f"k = {best}, the best" in _title(_charts(at)[1])
+    other = 7 if best != 7 else 6
+    at.selectbox(key="clusters.k").set_value(other).run()
+    assert _metrics(at)["k"] == str(other) and at.query_params["k"] == str(other)
+    assert f"k = {other} chosen; the best is k = {best}" in _title(_charts(at)[1])
+    assert len({t["name"] for t in _charts(at)[0]["data"]}) == other  # the map shows that many clusters
+
+
+def test_a_link_restores_method_k_label_map_and_focus(small: Dataset) -> None:
+    params = {"method": "kmeans", "k": "4", "krange": "2-8", "label": "prototype", "map": "pca", "focus": small.ids[3]}
+    at = _clusters("small", ["magpie"], params)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.segmented_control(key="clusters.method").value == "kmeans"
+    assert at.selectbox(key="clusters.k").value == 4 and at.slider(key="clusters.k_range").value == (2, 8)
+    assert _metrics(at)["k"] == "4" and at.selectbox(key="clusters.label").value == "prototype"
+    names = {t["name"] for t in _charts(at)[0]["data"]}
+    assert {"clicked crystal", "nearest neighbours"} <= names
+    assert any("distance" in df.value.columns for df in at.dataframe)
+    for key, value in params.items():
+        assert at.query_params[key] == value, key
 
 
 def test_outlier_table_lists_the_top_percent(small: Dataset) -> None:

@@ -19,6 +19,8 @@ from crystalrep.datasets import Dataset, PropertyInfo, default_dataset_dir, save
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 TIMEOUT = 60
+
+
 HAS_DEFAULT = (default_dataset_dir() / "meta.json").is_file()
 BROKEN_CIF = b"data_broken\n_cell_length_a 4.0\n_cell_length_b abc\nloop_\n_atom_site_label\nNa1\n"
 
@@ -191,7 +193,9 @@ def test_default_import_name_is_a_valid_dataset_name() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_DEFAULT, reason="data/default is not built (run `crystalrep data build-default`)")
 def test_every_page_runs_on_the_default_dataset() -> None:
-    at = _app()
+    # 1,885 crystals: the Probes page alone embeds four encoders and fits their learning curves (~80 s
+    # on a busy 2-core machine), so this test gets more than the tiny-dataset timeout.
+    at = AppTest.from_file(APP, default_timeout=10 * TIMEOUT).run()
     assert at.selectbox(key="crystalrep.dataset").value == "default"
     for path, title in _page_specs():
         at.switch_page(path).run()
@@ -209,12 +213,27 @@ def test_data_page_computes_missing_embeddings_on_request(tiny: Dataset) -> None
     at.session_state[state.ENCODERS] = ["magpie"]
     at.run()
     table = next(df.value for df in at.dataframe if "stored" in df.value.columns)
-    assert table["stored"].tolist() == [False]
+    assert table["stored"].tolist() == ["not yet"]
+    assert table.iloc[0].drop(["encoder", "stored"]).tolist() == ["–"] * 5  # a dash, never a literal "None"
     at.button(key="data.embed").click().run()
     assert not at.exception
     table = next(df.value for df in at.dataframe if "stored" in df.value.columns)
-    assert table["stored"].tolist() == [True] and table["dim"].tolist() == [132]
+    assert table["stored"].tolist() == ["yes"] and table["dim"].tolist() == ["132"]
+    assert not table.isin(["None", None]).any().any() and table["device"].tolist() == ["cpu"]
     from crystalrep.datasets import load_dataset
     from crystalrep.embed import load_embedding
 
     assert load_embedding(load_dataset("tiny"), "magpie") is not None
+
+
+def test_periodic_table_numbers_are_12_px_across_the_page(tiny: Dataset) -> None:
+    import json
+
+    from ui import state
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[state.DATASET] = "tiny"
+    at.run()
+    table = json.loads(at.get("plotly_chart")[0].proto.spec)
+    sizes = [trace["textfont"]["size"] for trace in table["data"] if trace.get("type") == "heatmap"]
+    assert sizes and min(sizes) >= 12  # ~9 px before; tiles now span the page, so 12 px fits

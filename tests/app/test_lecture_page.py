@@ -21,8 +21,17 @@ ENCODERS = ["magpie", "cgcnn-random"]
 
 
 @pytest.fixture(autouse=True)
-def _quick_invariance(monkeypatch: pytest.MonkeyPatch) -> None:
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], str]]:
+    """Fresh Streamlit caches, section 1 on 4 crystals, and background tasks recorded instead of started."""
+    import streamlit as st
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    st.cache_data.clear()
+    st.cache_resource.clear()
     monkeypatch.setattr("ui.lecture.INVARIANCE_N", 4)  # the page runs in this process: keep section 1 quick
+    calls: list[tuple[list[str], str]] = []
+    monkeypatch.setattr("crystalrep.jobs.background.start", lambda argv, *, key: calls.append((list(argv), key)))
+    return calls
 
 @pytest.fixture
 def subset() -> str:
@@ -58,8 +67,9 @@ def _run(at: AppTest, section: int) -> AppTest:
     return at
 
 
-def _r2(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric if m.label.startswith("Probe R²")}
+def _r2(at: AppTest) -> list[str]:
+    """Probe R² cards in order: the cell-size control, then the best encoder."""
+    return [m.value for m in at.metric if m.label == "Probe R²"]
 
 
 def _text(at: AppTest) -> str:
@@ -70,11 +80,11 @@ def _text(at: AppTest) -> str:
 def test_sections_run_on_demand_on_a_default_subset(subset: str) -> None:
     at = _lecture(subset)
     assert not at.exception
-    assert not at.metric and not at.dataframe  # nothing computed before a Run button is pressed
+    assert not at.metric and not at.dataframe and not at.table  # nothing computed before a Run button is pressed
 
     r2 = _r2(_run(at, 2))
-    assert len(r2) == 2 and "Probe R² · cell size only" in r2
-    assert all(np.isfinite(float(v.split(" ± ")[0])) for v in r2.values())  # two computed numbers
+    assert len(r2) == 2 and "**cell size only**" in _text(at)
+    assert all(np.isfinite(float(v.split(" ± ")[0].replace("−", "-"))) for v in r2)  # two computed numbers
     assert "cell size alone" in _text(at).lower()
 
     before, prop = _r2(at), at.selectbox(key="lecture.prop")
@@ -98,28 +108,63 @@ def test_every_section_is_polite_on_five_crystals(tiny: str) -> None:
     text = _text(at)
     assert "needs at least 20 crystals" in text
     assert "No analogy square here" in text
-    assert at.dataframe  # the invariance table still runs on five crystals
+    assert at.table  # the invariance table (HTML: its six columns wrap) still runs on five crystals
 
 
-def test_verdicts_say_what_the_numbers_show() -> None:
-    import pandas as pd
+def test_presenter_mode_shows_one_section_per_screen(tiny: str) -> None:
+    at = _lecture(tiny)
+    assert [h.value for h in at.header][:2] == ["1 · Same crystal, same vector?", "2 · Pretty t-SNE, dead downstream"]
+    at.toggle(key="lecture.presenter").set_value(True).run()
+    assert not at.exception
+    assert [h.value for h in at.header] == ["1 · Same crystal, same vector?"]
+    assert at.button(key="lecture.prev").disabled
+    _run(at, 1)
+    assert at.table and not at.dataframe  # presenter tables are HTML, which wraps instead of scrolling
+    at.button(key="lecture.next").click().run()
+    assert [h.value for h in at.header] == ["2 · Pretty t-SNE, dead downstream"]
+    at.selectbox(key="lecture.section").set_value(3).run()
+    assert [h.value for h in at.header] == ["4 · Latent arithmetic and interpolation"]
+    assert at.button(key="lecture.next").disabled
 
-    from ui import lecture_verdicts as lecture
 
-    clean, busy = {"separation": 0.6, "trustworthiness": 0.99}, {"separation": 0.3, "trustworthiness": 0.97}
-    shown = lecture.contrast_verdict("energy", "chgnet", 0.02, 0.85, clean, busy)
-    assert "at least as clean" in shown and "R² 0.02" in shown and "0.85 from chgnet" in shown
-    known = lecture.contrast_verdict("volume", "chgnet", 0.88, 0.9, clean, busy)
-    assert "does not show the effect" in known
-    assert "less clean" in lecture.contrast_verdict("energy", "chgnet", 0.02, 0.85, busy, clean)
+def test_present_link_opens_presenter_mode(tiny: str) -> None:
+    from ui import state
 
-    grid = pd.DataFrame({"embedding": ["cgcnn-random", "cgcnn@job1", "magpie"], "r2_mean": [0.3, 0.7, 0.5],
-                         "r2_std": [0.05, 0.05, 0.05]})
-    assert "cgcnn@job1 beats random weights" in lecture.pretraining_verdict(grid, ["cgcnn@job1"])
-    grid.loc[1, "r2_mean"] = 0.32
-    assert "no evidence that pretraining helped" in lecture.pretraining_verdict(grid, ["cgcnn@job1"])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.DATASET] = tiny
+    at.session_state[state.ENCODERS] = ENCODERS
+    at.query_params["present"] = "1"
+    at.run()
+    at.switch_page(PAGE).run()
+    assert at.toggle(key="lecture.presenter").value and len(at.header) == 1
 
-    summary = pd.DataFrame({"encoder": ["cgcnn-random", "magpie"], "analogies": [10, 10],
-                            "answer ranked 1st": [100.0, 80.0], "median residual": [0.02, 0.2],
-                            "beats answering a or c": [100.0, 90.0]})
-    assert "That is a network with random weights" in lecture.analogy_verdict(summary)
+
+def test_prepare_starts_the_background_task_with_an_estimate(tiny: str,
+                                                              started: list[tuple[list[str], str]]) -> None:
+    at = _lecture(tiny)
+    button = at.button(key="lecture.prepare")
+    assert button.label.startswith("Prepare all sections in the background (about ")
+    assert "embed magpie" in _text(at) and "invariance cgcnn-random" in _text(at)
+    button.click().run()
+    assert not at.exception
+    assert [argv for argv, _ in started] == [["lecture", "prepare", "--dataset", tiny, "--encoders",
+                                              ",".join(ENCODERS)]]
+    assert started[0][1].startswith("lecture-")
+
+
+@pytest.mark.slow
+def test_a_prepared_lecture_opens_every_section_without_waiting(tiny: str) -> None:
+    from crystalrep.encoders import available_encoders
+    from crystalrep.lecture.prepare import Preparation
+
+    available = available_encoders(include_checkpoints=True)
+    prep = Preparation(load_dataset(tiny), ENCODERS, available=available)
+    steps = prep.steps()
+    assert any(s.label == "embed magpie" for s in steps)
+    prep.run(steps)
+    assert Preparation(load_dataset(tiny), ENCODERS, available=available).steps() == []
+    at = _lecture(tiny)
+    assert not at.exception
+    assert not [b for b in at.button if str(b.key).startswith("lecture.run.")]  # nothing left to press
+    assert "All four sections are prepared" in _text(at)
+    assert at.table  # section 1's invariance table, read from the store

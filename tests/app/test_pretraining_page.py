@@ -94,20 +94,50 @@ def test_a_finished_job_shows_its_loss_curve_and_becomes_an_encoder(tiny: Datase
     assert at.selectbox(key="pretrain.job").value == job_id
     table = at.dataframe[0].value
     assert table["state"].tolist() == ["done"] and table["epoch"].tolist() == ["2/2"]
-    assert table["structures/s"].iloc[0] > 0 and table["heartbeat age (s)"].isna().all()
+    assert float(table["structures/s"].iloc[0].replace(",", "")) > 0 and table["heartbeat age (s)"].tolist() == ["–"]
     assert len(at.get("plotly_chart")) == 1
     hint = next(e.value for e in at.success if "Use as encoder" in e.value)
     assert f"cgcnn@{job_id}" in hint and "epoch 2" in hint
+    published = read_json(jobs_home() / job_id / "status.json")["checkpoint_id"]
+    assert published  # the job also published its checkpoint into the store, whose meta names the job
+    options = at.multiselect(key="crystalrep.encoders").options
+    assert [o for o in options if o.startswith("cgcnn@")] == [f"cgcnn@{job_id}"]  # one encoder per job
     at.button(key="pretrain.use").click().run()
     assert not at.exception
     assert at.multiselect(key="crystalrep.encoders").value == ["magpie", f"cgcnn@{job_id}"]
+    assert at.button(key="pretrain.use").disabled
+
+
+def test_adding_an_encoder_reruns_the_whole_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The button lives in a fragment: a click reruns only the fragment, so the callback itself must ask
+    # for a full-app rerun, or the sidebar keeps its old choice (seen in Chromium).
+    import streamlit as st
+
+    from ui import pretraining as pt
+    from ui import state
+
+    reruns: list[str] = []
+    monkeypatch.setattr(st, "rerun", lambda scope="app": reruns.append(scope))
+    monkeypatch.setattr(st, "session_state", {state.ENCODERS: ["magpie"]})
+    pt.use_encoder("cgcnn@job-1")
+    assert st.session_state[state.ENCODERS] == ["magpie", "cgcnn@job-1"] and reruns == ["app"]
+
+
+def _dead_pid() -> int:
+    """The pid of a child that has exited and been reaped: a well-formed pid with no process."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_a_job_whose_process_died_is_failed_and_resumable(tiny: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
     job_id = create_job({"dataset": "tiny", "task": "denoise", "epochs": 5})
     status = read_json(jobs_home() / job_id / "status.json")
     atomic_write_json(jobs_home() / job_id / "status.json",
-                      {**status, "state": "running", "pid": 2**22 + 12345, "heartbeat": time.time() - 3600})
+                      {**status, "state": "running", "pid": _dead_pid(), "heartbeat": time.time() - 3600})
     resumed: list[str] = []
     monkeypatch.setattr("crystalrep.jobs.pretraining.resume_job", lambda jid: resumed.append(jid) or {})
     at = _page()

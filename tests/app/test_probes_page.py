@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import with_californium
 from pymatgen.core import Structure
 from streamlit.testing.v1 import AppTest
 
@@ -16,6 +15,7 @@ from crystalrep.datasets import (
     load_dataset,
     save_dataset,
 )
+from tests.conftest import with_californium
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -86,6 +86,7 @@ def test_split_and_element_change_the_scores(small: Dataset) -> None:
     assert not at.exception
     assert _metrics(at)["R²"] != first
     assert "1 fold" in _text(at)
+    assert all(v.endswith("(1 fold)") and "±" not in v for v in _metrics(at)["R²"])  # no "± 0.00" for one fold
 
 
 def test_compare_splits_adds_a_random_vs_grouped_table(small: Dataset) -> None:

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import with_californium
 from pymatgen.core import Lattice, Structure
 from streamlit.testing.v1 import AppTest
 
 from crystalrep.analysis.retrieval import retrieval_report
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
 from crystalrep.embed import load_embedding
+from tests.conftest import with_californium
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -79,7 +79,7 @@ def test_picking_a_crystal_lists_k_neighbours_without_itself(small: Dataset) -> 
     assert comparison.loc["random neighbours (chance)", "prototype"] == round(report.loc["prototype", "chance"], 3)
     ratio = next(df.value for df in at.dataframe if "spread ratio" in df.value.columns)
     assert list(ratio.index) == ENCODERS and ratio["spread ratio"].notna().all()  # none invented for chance
-    assert len(at.get("plotly_chart")) == 4  # the query and its first three neighbours in 3-D
+    assert len(at.get("plotly_chart")) == 6  # the map, the query and its first four neighbours in 3-D
 
 
 def _rotated_supercell(structure: Structure) -> Structure:
@@ -99,7 +99,7 @@ def test_uploaded_rotated_supercell_finds_its_source_first(small: Dataset) -> No
     table = _neighbours(at)
     assert table["id"][0] == small.ids[target]
     assert table["distance"][0] < 1e-4 < table["distance"][1]
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 6  # the map, the upload and four neighbours
 
 
 def _partial() -> bytes:
@@ -152,3 +152,31 @@ def test_an_encoder_that_cannot_embed_the_dataset_is_one_sentence() -> None:
     assert list(comparison.index) == ["magpie", "random neighbours (chance)"]
     at.selectbox(key=rv.ENCODER).set_value("magpie").run()
     assert not at.error and len(_neighbours(at)) == 5
+
+
+def test_a_link_restores_the_query_and_the_map_rings_it_and_its_neighbours(small: Dataset) -> None:
+    from ui import retrieval as rv
+    from ui import state
+
+    target = small.ids[9]
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[state.DATASET] = "small"
+    at.session_state[state.ENCODERS] = ENCODERS
+    at.query_params.update({"enc": "magpie", "k": "3", "metric": "euclidean", "crystal": target,
+                            "sel": [small.ids[1], small.ids[2]], "q": "O"})
+    at.run()
+    at = at.switch_page(PAGE).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key=rv.ENCODER).value == "magpie" and at.slider(key=rv.K).value == 3
+    assert at.radio(key=rv.METRIC).value == "euclidean" and at.selectbox(key=rv.ROW).value == 9
+    table = _neighbours(at)
+    assert len(table) == 3 and target not in set(table["id"])
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    layers = {t["name"]: {row[0] for row in t["customdata"]} for t in fig["data"]
+              if t["name"] in ("clicked crystal", "nearest neighbours", "selected", "search match")}
+    assert layers["clicked crystal"] == {target} and layers["nearest neighbours"] == set(table["id"])
+    assert layers["selected"] == {small.ids[1], small.ids[2]} and layers["search match"]
+    selection = next(df.value for df in at.dataframe if "row" in df.value.columns)
+    assert sorted(selection["row"]) == [1, 2]
+    at.selectbox(key=rv.ROW).set_value(4).run()
+    assert at.query_params["crystal"] == small.ids[4]

@@ -70,3 +70,32 @@ def test_outlier_table_lists_flagged_rows_most_novel_first(tiny: Dataset) -> Non
     assert table["id"].tolist() == ["t1", "t3"]
     assert table.columns.tolist() == ["id", "formula", "space group", "score", "cluster"]
     assert table["score"].tolist() == [0.9, 0.5] and table["cluster"].tolist() == ["noise", "1"]
+
+
+def test_cluster_map_gives_each_cluster_a_colour_and_noise_grey(tiny: Dataset) -> None:
+    from crystalrep.plots.projections import Highlight
+    from crystalrep.plots.style import NOISE
+
+    labels = np.array([0, 1, -1, 0, 1])
+    coords = np.arange(10, dtype=float).reshape(5, 2)
+    fig = plots_clusters.cluster_map_figure(coords, tiny, labels, title="t", method="umap",
+                                            highlight=Highlight(focus=2))
+    traces = {t.name: t for t in fig.data}
+    assert list(traces)[:3] == ["noise", "cluster 0", "cluster 1"]
+    assert traces["noise"].marker.color == NOISE and traces["cluster 0"].marker.color != traces["cluster 1"].marker.color
+    assert [int(r[4]) for r in traces["cluster 0"].customdata] == [0, 3]
+    assert list(traces["noise"].x) == [4.0] and "clicked crystal" in traces
+    assert traces["cluster 1"].customdata[0][3] == "cluster 1"  # hover names the cluster
+
+
+def test_silhouette_by_k_marks_a_set_k_and_the_best_apart() -> None:
+    fig = plots_clusters.silhouette_k_figure({2: 0.6, 3: 0.5, 4: 0.4}, chosen=4)
+    assert [t.name for t in fig.data] == ["silhouette", "chosen", "best silhouette"]
+    assert list(fig.data[1].x) == [4] and list(fig.data[2].x) == [2]
+    assert "k = 4 chosen; the best is k = 2" in fig.layout.title.text
+
+
+def test_crosstab_numbers_are_readable() -> None:
+    table = crosstab(np.array([0, 0, 1, 1]), np.array(["a", "b", "a", "a"]))
+    fig = plots_clusters.crosstab_figure(table, ami=0.1, label="crystal system")
+    assert fig.data[0].textfont.size >= 12 and "crystal system" in fig.layout.title.text

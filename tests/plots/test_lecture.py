@@ -51,3 +51,40 @@ def test_r2_bars_show_each_embedding_with_its_spread() -> None:
     bar = fig.data[0]
     assert list(bar.x) == ["cgcnn-random", "magpie"] and list(bar.error_y.array) == [0.05, 0.1]
     assert fig.layout.yaxis.range[0] < -0.4 and fig.layout.yaxis.range[1] >= 1
+
+
+def test_r2_bars_take_each_encoders_colour() -> None:
+    from crystalrep.plots.style import encoder_colour
+
+    frame = pd.DataFrame({"embedding": ["cgcnn-random", "magpie", "cgcnn@job-1"], "r2_mean": [0.2, 0.5, 0.4],
+                          "r2_std": [0.1, 0.1, 0.1]})
+    fig = plots_lecture.r2_bars(frame)
+    assert list(fig.data[0].marker.color) == [encoder_colour(n) for n in frame["embedding"]]
+
+
+def test_for_projector_enlarges_every_text_and_leaves_the_original() -> None:
+    frame = pd.DataFrame({"embedding": ["magpie"], "r2_mean": [0.5], "r2_std": [0.1]})
+    fig = plots_lecture.r2_bars(frame, title="density")
+    big = plots_lecture.for_projector(fig)
+    size = plots_lecture.PROJECTOR_FONT
+    assert big.layout.font.size == size and big.layout.title.font.size > size
+    assert big.layout.xaxis.tickfont.size == size and big.layout.yaxis.title.font.size == size
+    assert big.layout.margin.t >= 3 * size and big.data[0].textfont.size == size
+    assert fig.layout.font.size is None  # a copy: the normal page keeps its figure
+    maps = plots_lecture.map_pair_figure([np.zeros((3, 2)), np.ones((3, 2))], np.array([1.0, 2.0, np.nan]),
+                                         titles=["a", "b"], colour_label="density", hover=["x", "y", "z"])
+    big = plots_lecture.for_projector(maps)
+    assert big.layout.coloraxis.colorbar.tickfont.size == size
+    assert all(a.font.size >= size for a in big.layout.annotations)  # the subplot titles
+
+
+def test_presenter_css_sets_projector_sizes_and_hides_the_sidebar() -> None:
+    css = plots_lecture.PRESENTER_CSS
+    assert 'section[data-testid="stSidebar"]' in css and "display: none" in css
+    sizes = [int(part.split("px")[0]) for part in css.split("font-size: ")[1:]]
+    assert min(sizes) >= plots_lecture.PROJECTOR_FONT
+
+
+def test_hover_text_names_each_row() -> None:
+    table = pd.DataFrame({"id": ["a", "b"], "formula": ["NaCl", "KCl"], "density": [2.16, float("nan")]})
+    assert plots_lecture.hover_text(table, "density") == ["a · NaCl · density 2.16", "b · KCl · density nan"]

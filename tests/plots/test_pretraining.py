@@ -19,6 +19,17 @@ def test_loss_curve_has_train_and_validation_traces() -> None:
     assert fig.layout.title.text == "Loss per epoch"
 
 
+def test_loss_curve_takes_the_jobs_encoder_colour() -> None:
+    from crystalrep.plots.style import encoder_colour
+
+    metrics = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "val_loss": [2.1, 1.7]})
+    fig = loss_curve_figure(metrics, encoder="cgcnn@masking-1")
+    assert fig.data[0].line.color == fig.data[1].line.color == encoder_colour("cgcnn@masking-1")
+    assert fig.data[1].line.dash == "dash"
+    plain = loss_curve_figure(metrics)
+    assert plain.data[0].line.color != plain.data[1].line.color
+
+
 def test_loss_curve_without_validation_split_has_one_trace() -> None:
     metrics = pd.DataFrame({"epoch": [1, 2], "loss": [1.0, 0.5], "val_loss": [math.nan, math.nan]})
     fig = loss_curve_figure(metrics, task="denoise")
@@ -45,8 +56,8 @@ def test_job_table_newest_first_with_heartbeat_only_for_active_jobs() -> None:
     assert list(table.columns) == list(TABLE_COLUMNS)
     assert table["job"].tolist() == ["dead", "new", "old"]
     assert table["epoch"].tolist() == ["0/?", "1/4", "3/3"]
-    assert table["heartbeat age (s)"].tolist()[1] == 10.0
-    assert pd.isna(table["heartbeat age (s)"].iloc[0]) and pd.isna(table["heartbeat age (s)"].iloc[2])
+    assert table["heartbeat age (s)"].tolist() == ["–", "10.0", "–"]  # a dash where a table would print None
     assert table["progress"].tolist() == [1.0, 0.3, 1.0]
-    assert table["structures/s"].iloc[2] == 120.5 and pd.isna(table["structures/s"].iloc[1])
+    assert table["structures/s"].tolist() == ["–", "–", "120"] and table["loss"].tolist() == ["–", "–", "0.5000"]
+    assert not table.isna().any().any()
     assert table["reason"].iloc[0] == "process died"

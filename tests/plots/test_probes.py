@@ -27,8 +27,28 @@ def test_card_texts_carry_unit_n_and_train_size() -> None:
     texts = plots_probes.card_texts(row, "eV/atom")
     assert texts == {"r2": "0.70 ± 0.02", "mae_label": "MAE (eV/atom)", "mae": "0.043 ± 0.004",
                      "caption": "n = 1,885 labelled · train 1,508 per fold · 5 folds"}
-    one = plots_probes.card_texts({**row, "r2_folds": [0.7]}, "")
+    one = plots_probes.card_texts({**row, "r2_std": 0.0, "mae_std": 0.0, "r2_folds": [0.7]}, "")
     assert one["mae_label"] == "MAE" and one["caption"].endswith("1 fold")
+    assert one["r2"] == "0.70 (1 fold)" and one["mae"] == "0.043 (1 fold)"  # no "± 0.00" for a single fold
+
+
+def test_a_single_fold_has_no_spread_in_the_table_or_the_curve() -> None:
+    rows = pd.DataFrame({"encoder": ["magpie", "magpie"], "split": ["random", "element"], "r2_mean": [0.8, -0.25],
+                         "r2_std": [0.01, 0.0], "r2_folds": [[0.8] * 5, [-0.25]]})
+    table = plots_probes.split_table(rows)
+    assert table.loc[0, "R² random"] == "0.80 ± 0.01" and table.loc[0, "R² element"] == "−0.25 (1 fold)"
+    curve = _curve({"magpie": [0.2, 0.4, 0.6, 0.7]}, std=0.0).assign(r2_folds=[[0.2], [0.4], [0.6], [0.7]])
+    fig = plots_probes.learning_curve_figure(curve, title="t")
+    assert "(1 fold)" in fig.data[1].hovertemplate and "±" not in fig.data[1].hovertemplate
+    assert fig.layout.yaxis.title.text == "test R² (one fold)"
+
+
+def test_encoder_colours_come_from_the_shared_table() -> None:
+    from crystalrep.plots.style import encoder_colour
+
+    fig = plots_probes.learning_curve_figure(_curve({"soap": [0.1] * 4, "magpie": [0.2] * 4}), title="t")
+    assert fig.data[1].line.color == encoder_colour("soap") and fig.data[3].line.color == encoder_colour("magpie")
+    assert fig.data[0].fillcolor == encoder_colour("soap")
 
 
 def test_split_table_is_encoder_by_split() -> None:

@@ -83,3 +83,63 @@ def test_axis_ranges_leave_room_around_the_outermost_atoms(tiny_structures: list
         coords = np.concatenate([[v for v in getattr(t, values) if v is not None] for t in fig.data])
         assert lo < coords.min() and coords.max() < hi
     assert max(fig.layout.scene.aspectratio.x, fig.layout.scene.aspectratio.y, fig.layout.scene.aspectratio.z) == 1.0
+
+
+def _srtio3() -> Structure:
+    return Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def test_bonds_join_cations_to_anions_only() -> None:
+    from crystalrep.plots.structures import bonds
+
+    sto = _srtio3()
+    found = bonds(sto)
+    pairs = {(sto[i].specie.symbol, sto[j].specie.symbol) for i, _, j in found}
+    assert pairs == {("Ti", "O"), ("O", "Ti"), ("Sr", "O"), ("O", "Sr")}  # no Ti-Sr at 3.38 Å, no O-O
+    assert sum(1 for i, _, _ in found if i == 1) == 6  # Ti is octahedral
+    fe = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert sum(1 for i, _, _ in bonds(fe) if i == 0) == 8  # a metal bonds to its 8 bcc neighbours
+
+
+def test_bonds_and_polyhedra_are_traces_before_the_cell() -> None:
+    fig = structure_figure(_srtio3(), show_bonds=True, polyhedra=True)
+    names = [t.name for t in fig.data]
+    assert {"Sr bonds", "Ti bonds", "O bonds", "Ti polyhedra"} <= set(names) and names[-1] == "cell"
+    mesh = next(t for t in fig.data if t.name == "Ti polyhedra")
+    assert mesh.type == "mesh3d" and len(mesh.i) == 8  # an octahedron has 8 faces; Sr (12-fold) has none
+    assert not any(t.name.endswith(("bonds", "polyhedra")) for t in structure_figure(_srtio3()).data)
+
+
+def test_supercell_option_and_its_limit(tiny_structures: list[Structure]) -> None:
+    from crystalrep.plots.structures import MAX_SITES, supercells
+
+    fig = structure_figure(tiny_structures[3], images=False, supercell=(2, 2, 2))
+    assert sum(_atoms(fig).values()) == 8 * len(tiny_structures[3])
+    assert supercells(5) == [(1, 1, 1), (2, 2, 2), (3, 3, 3)] and supercells(100) == [(1, 1, 1)]
+    with pytest.raises(ValueError, match=str(MAX_SITES)):
+        structure_figure(tiny_structures[3], supercell=(6, 6, 6))
+
+
+def test_search_by_element_formula_and_id(tiny_structures: list[Structure]) -> None:
+    from crystalrep.datasets import Dataset
+    from crystalrep.plots.structures import search_rows
+
+    ds = Dataset.from_structures("s", ["nacl-1", "fe-bcc", "zno-w", "sto-perov", "mgsio"], tiny_structures)
+    assert list(search_rows(ds, "O")) == [2, 3, 4]  # an element: crystals containing oxygen
+    assert list(search_rows(ds, "o ti")) == [3]  # every word must match, any case
+    assert list(search_rows(ds, "Ti1Sr1O3")) == [3]  # a formula, reduced
+    assert list(search_rows(ds, "perov")) == [3] and list(search_rows(ds, "NaCl")) == [0]
+    assert len(search_rows(ds, "")) == 0 and len(search_rows(ds, "Xx9")) == 0
+
+
+def test_crystal_properties_table(tiny_structures: list[Structure]) -> None:
+    from crystalrep.datasets import Dataset, PropertyInfo
+    from crystalrep.plots.structures import crystal_properties
+
+    ds = Dataset.from_structures("s", [f"t{i}" for i in range(5)], tiny_structures,
+                                 properties={"gap": [1.0, float("nan"), 3.0, 4.0, 5.0]},
+                                 property_info={"gap": PropertyInfo("gap", unit="eV")})
+    table = crystal_properties(ds, 1).set_index("property")["value"]
+    assert table["id"] == "t1" and table["formula"] == "Fe" and table["gap (eV)"] == "no value"
+    assert table["space group"].endswith("(221)") and table["crystal system"] == "cubic"

@@ -70,12 +70,31 @@ def test_committed_families_and_labels(default_ds: Dataset) -> None:
 def test_recipes_are_charge_balanced_and_deterministic(family: str) -> None:
     choices = proto.RECIPES[family]()
     assert choices == proto.RECIPES[family]()
-    assert 0 < len(choices) <= 200
+    assert 0 < len(choices) <= 200 + len(proto.lecture_perovskites())
+    assert len({formula for formula, *_ in choices}) == len(choices)
     for formula, roles, oxidation in choices:
         comp = Composition(formula)
         assert set(roles.values()) == {el.symbol for el in comp.elements}
         if oxidation:
             assert sum(oxidation[el.symbol] * n for el, n in comp.items()) == 0, formula
+
+
+def test_perovskites_always_hold_the_lecture_family() -> None:
+    formulas = {formula for formula, *_ in proto.RECIPES["perovskite"]()}
+    family = {formula for formula, *_ in proto.lecture_perovskites()}
+    assert len(family) == 16 and {"BaTiO3", "SrTiO3", "BaZrO3", "SrZrO3", "PbTiO3", "CaHfO3"} <= family
+    assert family <= formulas
+    drawn = formulas - family  # the seeded sample of the other perovskites is unchanged by the family
+    assert len(drawn) == proto.SAMPLE_SIZES["perovskite"] - len(family & {"CaTiO3", "SrTiO3", "CaZrO3", "SrSnO3"})
+
+
+def test_committed_dataset_holds_the_lecture_family(default_ds: Dataset) -> None:
+    rows = default_ds.table.set_index("id")
+    for formula, *_ in proto.lecture_perovskites():
+        row = rows.loc[f"perovskite-{formula}"]
+        assert row["prototype"] == "perovskite" and row["spacegroup"] == 221
+        assert Composition(row["formula"]) == Composition(formula) and np.isfinite(row["chgnet_energy_per_atom"])
+    assert default_ds.meta["recipe_version"] >= 2
 
 
 @pytest.mark.parametrize("family", sorted(proto.TEMPLATES))
