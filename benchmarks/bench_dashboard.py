@@ -31,7 +31,6 @@ TIMEOUT_S = 600
 def _open_maps(url: str, encoder: str) -> tuple[float, float]:
     """Seconds until the first map, then all three maps, are drawn."""
     from playwright.sync_api import sync_playwright
-
     from tests.e2e_utils import CHROMIUM_ARGS, chromium_path
 
     start = time.perf_counter()

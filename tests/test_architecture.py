@@ -17,13 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS: list[tuple[str, ...]] = [
     ("__main__",),
     ("cli",),
-    ("checklist", "lecture", "plots", "exports", "study"),
+    ("checklist", "lecture", "exports", "study"),
+    ("plots",),
     ("analysis",),
     ("embed", "jobs", "sources"),
     ("importers", "pretrain"),
     ("encoders",),
     ("datasets", "graphs", "checkpoint", "runs", "transforms", "device"),
-    ("structures", "store", "limits"),
+    ("structures", "store"),
+    ("limits",),
 ]
 FLOOR = {name: level for level, names in enumerate(FLOORS) for name in names}
 
