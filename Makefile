@@ -40,6 +40,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check crystalrep ui pages app.py tests benchmarks
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

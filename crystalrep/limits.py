@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class Limits:
         if self.max_message_chars < 80:
             raise ValueError("limit max_message_chars must be at least 80 for a message to say anything.")
 
-    def replace(self, **changes: float) -> Limits:
+    def replace(self, **changes: Any) -> Limits:
         """A copy with some bounds changed (validated like the original)."""
         return dataclasses.replace(self, **changes)
 
@@ -119,7 +120,7 @@ def current_limits() -> Limits:
         guess = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f"did you mean {guess[0]}?" if guess else "the names are the fields of crystalrep.limits.Limits"
         raise ValueError(f"{unknown[0][:60]} names no limit; {hint}")
-    changes: dict[str, float] = {}
+    changes: dict[str, Any] = {}
     for var, f in known.items():
         raw = os.environ.get(var)
         if raw is None or not raw.strip():

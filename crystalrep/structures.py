@@ -37,7 +37,7 @@ from crystalrep.limits import (
 )
 
 if TYPE_CHECKING:
-    from pymatgen.io.cif import CifBlock, CifParser
+    from pymatgen.io.cif import CifBlock
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def _symop_rows(block: CifBlock) -> int:
     return max(rows.get(k, 0) for k in _SYMOP_KEYS) * max(1, rows.get("_space_group_symop_magn_centering_xyz", 0))
 
 
-def _symops(parser: CifParser, block: CifBlock) -> list[Any]:
+def _symops(parser: Any, block: CifBlock) -> list[Any]:  # a CifParser: its attributes are untyped
     """The operations pymatgen will apply, looked up once per distinct symmetry description.
 
     pymatgen's parse would look them up again, and for a CIF that names only its space group
@@ -287,21 +287,23 @@ def _symops(parser: CifParser, block: CifBlock) -> list[Any]:
     """
     from pymatgen.io.cif import CifBlock
 
+    noted_list: list[str] = parser.warnings
     magnetic = bool(parser.feature_flags.get("magcif"))
     key = None if magnetic else tuple(sorted(
         (k, v if isinstance(v, str) else tuple(v)) for k, v in block.data.items() if "symm" in k or "space_group" in k))
     with _SYMOPS_LOCK:
         found = _SYMOPS.get(key) if key is not None else None
     if found is None:
-        n_noted = len(parser.warnings)
+        n_noted = len(noted_list)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            ops: list[Any]
             if magnetic:  # the magnetic lookup needs the sanitised block
                 ops = parser.get_magsymops(CifBlock(next(iter(parser.as_dict().values())), [], "sanitised"))
             else:
                 ops = parser.get_symops(block)
-        found = (tuple(ops), tuple(str(w.message) for w in caught), tuple(parser.warnings[n_noted:]))
-        del parser.warnings[n_noted:]
+        found = (tuple(ops), tuple(str(w.message) for w in caught), tuple(noted_list[n_noted:]))
+        del noted_list[n_noted:]
         if key is not None:
             with _SYMOPS_LOCK:
                 _SYMOPS[key] = found
@@ -312,7 +314,7 @@ def _symops(parser: CifParser, block: CifBlock) -> list[Any]:
     def again(_data: CifBlock) -> list[Any]:
         for message in messages:
             warnings.warn(message, stacklevel=2)
-        parser.warnings.extend(noted)
+        noted_list.extend(noted)
         return list(ops)
 
     setattr(parser, "get_magsymops" if magnetic else "get_symops", again)
@@ -367,6 +369,17 @@ def _check_symmetry(ops: list[Any], block: CifBlock, cell: np.ndarray | None, so
         raise StructureError(f"{source}: {problem}.")
 
 
+def _cif_reason(exc: BaseException) -> str:
+    """The reason pymatgen gives for refusing a CIF, said plainly for a broken loop.
+
+    A loop whose values do not fill its columns surfaces as whatever arithmetic or ``zip``
+    error comes first.
+    """
+    if isinstance(exc, ZeroDivisionError) or re.search(r"not a multiple of|zip\(\) argument", str(exc)):
+        return "a loop's values do not fill its columns"
+    return _short(exc)
+
+
 def _parse_cif(text: str, source: str, lim: Limits, *, first: bool) -> list[Structure]:
     from pymatgen.io.cif import CifFile, CifParser
 
@@ -377,11 +390,7 @@ def _parse_cif(text: str, source: str, lim: Limits, *, first: bool) -> list[Stru
         with _quiet(captured):
             blocks = list(CifFile.from_str(text).data.values())
     except Exception as exc:  # noqa: BLE001 - third-party parser boundary
-        # pymatgen's tokeniser fails on a loop whose values do not fill its columns with
-        # whatever arithmetic error comes first; say what is wrong instead.
-        loop = isinstance(exc, ZeroDivisionError) or re.search(r"not a multiple of|zip\(\) argument", str(exc))
-        reason = "a loop's values do not fill its columns" if loop else _short(exc)
-        raise StructureError(f"{source}: is not readable CIF ({reason}).") from exc
+        raise StructureError(f"{source}: is not readable CIF ({_cif_reason(exc)}).") from exc
     structures: list[Structure] = []
     for block in blocks:
         if first and structures:
@@ -400,13 +409,13 @@ def _parse_cif(text: str, source: str, lim: Limits, *, first: bool) -> list[Stru
         if isinstance(cell, str):
             captured.append(cell)
             continue
-        reduced = str(_structure_block(block, source, lim))
+        reduced = _structure_block(block, source, lim)
         try:
             with _quiet(captured):
-                parser = CifParser.from_str(reduced)
+                parser = CifParser.from_str(str(reduced))
                 ops = _symops(parser, block)
         except Exception as exc:  # noqa: BLE001 - third-party parser boundary
-            captured.append(_short(exc))
+            captured.append(_cif_reason(exc))
             continue
         _check_symmetry(ops, block, cell, source, lim)
         try:
