@@ -111,9 +111,9 @@ def element_counts_figure(dataset: Dataset, *, log: bool = False) -> go.Figure:
         colorbar = {"dtick": 1} if top <= 10 else {}
     colorbar |= {"title": {"text": "structures (log scale)" if log else "structures", "side": "right"},
                  "thickness": 12, "len": 0.8}
-    tiles = go.Heatmap(z=present, text=tile_text, texttemplate="%{text}", textfont={"color": "#9aa0aa", "size": 10},
+    tiles = go.Heatmap(z=present, text=tile_text, texttemplate="%{text}", textfont={"color": "#9aa0aa", "size": 12},
                        colorscale=[[0, EMPTY_TILE], [1, EMPTY_TILE]], showscale=False, hoverinfo="skip", xgap=2, ygap=2)
-    heat = go.Heatmap(z=color, customdata=raw, text=count_text, texttemplate="%{text}", textfont={"size": 10},
+    heat = go.Heatmap(z=color, customdata=raw, text=count_text, texttemplate="%{text}", textfont={"size": 12},
                       hovertext=hover, hoverinfo="text", colorscale="Viridis", zmin=0, zmax=zmax, xgap=2, ygap=2,
                       colorbar=colorbar)
     fig = go.Figure([tiles, heat])
@@ -167,7 +167,7 @@ def property_summary(dataset: Dataset, prop: str) -> str:
     """One line describing a property: description, unit and the spread of its values."""
     info = property_info(dataset, prop)
     column = dataset.table[prop]
-    head = f"**{info.name}**" + (f" ({info.unit})" if info.unit else "") + (f" — {info.description}" if info.description else "")
+    head = f"**{info.name}**" + (f" ({info.unit})" if info.unit else "") + (f" — {info.description.rstrip('.')}" if info.description else "")
     if info.kind == "numeric":
         values = pd.to_numeric(column, errors="coerce").dropna()
         if len(values) == 0:

@@ -93,3 +93,13 @@ def test_display_table_search(tiny: Dataset, query: str, expected: int) -> None:
 
 def test_display_table_search_is_literal(tiny: Dataset) -> None:
     assert len(plots.display_table(tiny, query=".*")) == 0
+
+
+def test_property_summary_has_one_full_stop_after_a_description_that_ends_in_one(tiny: Dataset) -> None:
+    from crystalrep.datasets import PropertyInfo
+
+    ds = Dataset.from_structures("dots", tiny.ids, [tiny.structure(i) for i in range(len(tiny))],
+                                 properties={"volume": list(tiny.table["volume"])},
+                                 property_info={"volume": PropertyInfo("volume", unit="Å^3", description="cell (Z > 94).")})
+    text = plots.property_summary(ds, "volume")
+    assert ".." not in text and "(Z > 94). n = " in text
