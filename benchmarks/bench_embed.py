@@ -6,19 +6,23 @@ NumPy, energy pass up to the pooled atom features, inference mode, batch 64) aga
 would otherwise write, `CHGNet.load().predict_structure(structures, return_crystal_feas=True,
 batch_size=64)` with its defaults (task `efsm`: forces, stresses and magmoms by autograd), and
 against CHGNet's own converter + `forward(task="e")`; `chgnet graphs` — graph building alone;
-`magpie` — ours (one featurisation per distinct composition) against matminer's
-`ElementProperty.featurize` once per crystal; `soap` — ours (two mu2 channels).
+`magpie` — on the first 1,000 perov_5 crystals with distinct reduced formulas: ours
+(`embed_structures`: atomic numbers read from the structures, matminer's element data as a
+table, statistics as array arithmetic over all crystals at once) against matminer's
+`ElementProperty.featurize` once per crystal, with the arithmetic alone on prebuilt
+composition arrays as the floor; `soap` — ours (two mu2 channels).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from typing import Any
 
 import numpy as np
 
-from benchmarks import best_of, read_cifs, row
+from benchmarks import best_of, best_of_each, read_cifs, row
 
 DATASET = "perov_5"
 
@@ -83,14 +87,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     best_of(lambda: [model.graph_converter(s) for s in structures], repeat),
                     "pymatgen neighbours + C graph + Python angle loop"))
 
-    magpie = get_encoder("magpie")
-    rows.append(row("magpie", "crystalrep magpie encoder", "ours", n,
-                    best_of(lambda: magpie.embed_structures(structures), repeat),
-                    "one featurisation per distinct reduced composition"))
-    featurizer = magpie.featurizer()
-    rows.append(row("magpie", "matminer ElementProperty.featurize", "peer", n,
-                    best_of(lambda: [featurizer.featurize(s.composition) for s in structures], repeat),
-                    "once per crystal"))
+    rows += magpie_rows(structures, read_cifs(DATASET, n + 500)[n:], n, 1 if quick else 3)
 
     soap = get_encoder("soap")
     soap.embed_structures(structures[:8])
@@ -98,6 +95,44 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     best_of(lambda: soap.embed_structures(structures), repeat),
                     f"dscribe, 2 x mu2 channels, {soap.dim}-d"))
     return rows
+
+
+def magpie_rows(structures: list[Any], more_cifs: list[str], n: int, repeat: int) -> list[dict[str, Any]]:
+    """Magpie rows on the first ``n`` crystals with distinct reduced formulas (parsing more if needed)."""
+    from pymatgen.core import Structure
+
+    from crystalrep.encoders import get_encoder
+    from crystalrep.encoders.magpie import magpie_features, magpie_table, reduced_compositions
+
+    chosen: dict[str, Any] = {}
+    for s in itertools.chain(structures, (Structure.from_str(cif, fmt="cif") for cif in more_cifs)):
+        chosen.setdefault(s.composition.reduced_formula, s)
+        if len(chosen) == n:
+            break
+    distinct = list(chosen.values())
+    magpie = get_encoder("magpie")
+    magpie.embed_structures(distinct[:8])  # warm-up: builds the featurizer and its table
+    featurizer = magpie.featurizer()
+    table = magpie_table(featurizer)
+    numbers = [np.asarray(s.atomic_numbers) for s in distinct]
+    elements, amounts = reduced_compositions(np.concatenate(numbers),
+                                             np.cumsum([0, *map(len, numbers)]))
+    out: dict[str, Any] = {}
+    t = best_of_each({
+        "ours": lambda: out.update(ours=magpie.embed_structures(distinct)),
+        "peer": lambda: out.update(peer=[featurizer.featurize(s.composition) for s in distinct]),
+        "floor": lambda: magpie_features(table, elements, amounts, featurizer.stats),
+    }, repeat)
+    ref = np.nan_to_num(np.asarray(out["peer"], dtype=np.float64)).astype(np.float32)
+    diff = float(np.abs(out["ours"] - ref).max())
+    m = len(distinct)
+    return [
+        row("magpie", "crystalrep magpie encoder", "ours", m, t["ours"],
+            f"{m} distinct reduced formulas, vectorised; max abs. diff to matminer {diff:.1e}"),
+        row("magpie", "matminer ElementProperty.featurize", "peer", m, t["peer"], "once per crystal"),
+        row("magpie", "table lookup + statistics on prebuilt arrays", "floor", m, t["floor"],
+            "magpie_features alone"),
+    ]
 
 
 def summary(rows: list[dict[str, Any]]) -> list[str]:
@@ -109,7 +144,9 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
     built = t[("cgcnn-random", "embed_structures (graphs built)")]
     prebuilt = t[("cgcnn-random", "embed_graphs (graphs prebuilt)")]
     verdict = "met" if ratio >= 5 else "MISSED"
+    magpie = t[("magpie", "matminer ElementProperty.featurize")] / t[("magpie", "crystalrep magpie encoder")]
     return [
+        f"Target magpie ≥ 20× matminer once per crystal: {magpie:.1f}× — {'met' if magpie >= 20 else 'MISSED'}.",
         f"Target chgnet ≥ 5× `predict_structure` defaults: {ratio:.1f}× — {verdict} "
         f"({plain:.1f}× CHGNet's own converter + energy-only forward).",
         f"cgcnn-random: graph building is {100 * (built - prebuilt) / built:.0f}% of embedding time.",

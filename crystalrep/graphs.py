@@ -8,6 +8,8 @@ an edge ``(i, j, S)`` joins centre ``i`` to the image of ``j`` shifted by ``S`` 
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,17 +51,91 @@ class _HasArrays(Protocol):
     def arrays(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
+# vesin's C API (vesin.h). Its Python ``compute`` builds options, copies and converts inputs
+# and wraps outputs on every call, which for a 5-atom cell costs about as much as the search
+# itself; here the arguments are prepared once per thread and radius.
+_P, _BOOL, _INT = ctypes.c_void_p, ctypes.c_bool, ctypes.c_int
+
+
+class _Options(ctypes.Structure):  # struct VesinOptions
+    _fields_ = (("cutoff", ctypes.c_double), ("full", _BOOL), ("sorted", _BOOL), ("algorithm", _INT),
+                ("skin", ctypes.c_double), ("n_threads", ctypes.c_int32), ("return_shifts", _BOOL),
+                ("return_distances", _BOOL), ("return_vectors", _BOOL))
+
+
+class _Device(ctypes.Structure):  # struct VesinDevice
+    _fields_ = (("type", _INT), ("device_id", _INT))
+
+
+class _Result(ctypes.Structure):  # struct VesinNeighborList, arrays as plain addresses
+    _fields_ = (("length", ctypes.c_size_t), ("device", _Device), ("pairs", _P), ("shifts", _P),
+                ("distances", _P), ("vectors", _P), ("opaque", _P))
+
+
+_CPU, _PERIODIC = _Device(1, 0), (_BOOL * 3)(True, True, True)
+
+
+@functools.cache
+def _vesin_c() -> tuple[Callable[..., int], Callable[..., None]]:
+    """``vesin_neighbors`` and ``vesin_free`` from the library the vesin package loaded."""
+    lib, result = vesin.get_library(), ctypes.POINTER(_Result)
+    neighbors = ctypes.CFUNCTYPE(_INT, _P, ctypes.c_size_t, _P, _P, _Device, _Options, result,
+                                 ctypes.POINTER(ctypes.c_char_p))
+    return neighbors(("vesin_neighbors", lib)), ctypes.CFUNCTYPE(None, result)(("vesin_free", lib))
+
+
+class _Buffer:
+    """Memory at an address, shown to NumPy through the array interface (no copy)."""
+
+    __slots__ = ("__array_interface__",)
+
+    def __init__(self, address: int, shape: tuple[int, ...], typestr: str) -> None:
+        self.__array_interface__ = {"data": (address, True), "shape": shape, "typestr": typestr, "version": 3}
+
+
+class _NeighborList:
+    """One thread's vesin buffers for one radius: full list, sorted by centre, one thread.
+
+    For crystals of <= 500 atoms vesin's threading costs more than it saves; callers
+    parallelise over structures instead.
+    """
+
+    def __init__(self, radius: float) -> None:
+        self._neighbors, self._free = _vesin_c()
+        self._options = _Options(radius, True, True, 0, 0.0, 1, True, True, True)
+        self._result, self._error = _Result(), ctypes.c_char_p()
+        self._args = (ctypes.addressof(_PERIODIC), _CPU, self._options, ctypes.byref(self._result),
+                      ctypes.byref(self._error))
+
+    def __del__(self) -> None:
+        free = getattr(self, "_free", None)  # absent if __init__ failed
+        if free is not None:
+            free(ctypes.byref(self._result))
+
+    def compute(self, pos: np.ndarray, lattice: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(pairs [E, 2] uint64, shift [E, 3] int32, dist [E], vec [E, 3])`` of one crystal.
+
+        The arrays are views of this object's buffers, valid until its next call; ``pos`` and
+        ``lattice`` must be C-contiguous float64.
+        """
+        if self._neighbors(pos.ctypes.data, len(pos), lattice.ctypes.data, *self._args) != 0:
+            raise ValueError(f"cannot build neighbour list: {(self._error.value or b'').decode()}.")
+        r, e = self._result, self._result.length
+        if e == 0:
+            return np.empty((0, 2), np.uint64), np.empty((0, 3), np.int32), np.empty(0), np.empty((0, 3))
+        return (np.asarray(_Buffer(r.pairs, (e, 2), "=u8")), np.asarray(_Buffer(r.shifts, (e, 3), "=i4")),
+                np.asarray(_Buffer(r.distances, (e,), "=f8")), np.asarray(_Buffer(r.vectors, (e, 3), "=f8")))
+
+
 _local = threading.local()
 
 
-def _neighbor_list(cutoff: float) -> vesin.NeighborList:
-    """One reusable vesin calculator per thread and cutoff (vesin objects hold buffers)."""
-    cache: dict[float, vesin.NeighborList] = _local.__dict__.setdefault("lists", {})
-    if cutoff not in cache:
-        # One thread: for crystals of <= 500 atoms vesin's threading costs more than it saves,
-        # and callers parallelise over structures instead.
-        cache[cutoff] = vesin.NeighborList(cutoff=cutoff + _TOL, full_list=True, sorted=True, n_threads=1)
-    return cache[cutoff]
+def _neighbor_list(radius: float) -> _NeighborList:
+    """One reusable calculator per thread and radius (each holds vesin's output buffers)."""
+    cache: dict[float, _NeighborList] = _local.__dict__.setdefault("lists", {})
+    if radius not in cache:
+        cache[radius] = _NeighborList(radius + _TOL)
+    return cache[radius]
 
 
 def _nearest(i: np.ndarray, j: np.ndarray, shift: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
@@ -71,20 +147,17 @@ def _nearest(i: np.ndarray, j: np.ndarray, shift: np.ndarray, dist: np.ndarray, 
 
 
 def _edges(pos: np.ndarray, lattice: np.ndarray, radius: float) -> tuple[np.ndarray, ...]:
-    """``(i, j, shift, dist, vec)`` of every pair within ``radius``, grouped by centre."""
-    try:
-        # copy=False returns views of vesin's buffers; callers copy every one (astype,
-        # indexing) before this thread's calculator for ``radius`` runs again.
-        i, j, shift, dist, vec = _neighbor_list(radius).compute(
-            pos, lattice, periodic=True, quantities="ijSdD", copy=False
-        )
-    except RuntimeError as err:  # vesin reports a singular box this way
-        raise ValueError(f"cannot build neighbour list: {err}.") from err
-    i, j = i.astype(np.int64), j.astype(np.int64)
-    keep = dist > _TOL
-    if not keep.all():  # coincident points carry no direction; drop them like self-pairs
-        return i[keep], j[keep], shift[keep], dist[keep], vec[keep]
-    return i, j, shift, dist, vec
+    """``(index [2, E] int64, shift, dist, vec)`` of every pair within ``radius``, by centre.
+
+    ``shift``, ``dist`` and ``vec`` may be views of vesin's buffers: callers copy them (astype,
+    indexing) before this thread's calculator for ``radius`` runs again.
+    """
+    pairs, shift, dist, vec = _neighbor_list(radius).compute(pos, lattice)
+    index = pairs.T.astype(np.int64, order="C")
+    if dist.min(initial=np.inf) <= _TOL:  # coincident points carry no direction; drop them like self-pairs
+        keep = dist > _TOL
+        return np.ascontiguousarray(index[:, keep]), shift[keep], dist[keep], vec[keep]
+    return index, shift, dist, vec
 
 
 def _edges_within_k(pos: np.ndarray, lattice: np.ndarray, cutoff: float, k: int) -> tuple:
@@ -100,7 +173,7 @@ def _edges_within_k(pos: np.ndarray, lattice: np.ndarray, cutoff: float, k: int)
     while True:
         radius = min(np.ceil(radius * 2) / 2, cutoff)  # a 0.5 Å grid bounds the cache
         edges = _edges(pos, lattice, radius)
-        if radius >= cutoff or np.bincount(edges[0], minlength=n).min(initial=k) >= k:
+        if radius >= cutoff or np.bincount(edges[0][0], minlength=n).min(initial=k) >= k:
             return edges
         radius *= 1.5
 
@@ -129,7 +202,7 @@ def arrays_to_graph(
     Raises:
         ValueError: If the arrays have wrong shapes or non-finite values, or a singular lattice.
     """
-    lattice = np.asarray(lattice, dtype=np.float64)
+    lattice = np.ascontiguousarray(lattice, dtype=np.float64)
     frac = np.asarray(frac_coords, dtype=np.float64)
     z = np.array(numbers, dtype=np.int64)  # a copy: z is the one tensor not converted anyway
     n = len(z)
@@ -141,21 +214,25 @@ def arrays_to_graph(
     pos = frac @ lattice
     k = config.max_neighbors
     if k is None:
-        i, j, shift, dist, vec = _edges(pos, lattice, config.cutoff)
+        index, shift, dist, vec = _edges(pos, lattice, config.cutoff)
     else:
-        i, j, shift, dist, vec = _edges_within_k(pos, lattice, config.cutoff, k)
-        sel = _nearest(i, j, shift, dist, k)
-        i, j, shift, dist, vec = i[sel], j[sel], shift[sel], dist[sel], vec[sel]
-    return Data(
-        z=torch.from_numpy(z),
+        index, shift, dist, vec = _edges_within_k(pos, lattice, config.cutoff, k)
+        sel = _nearest(index[0], index[1], shift, dist, k)
+        index, shift, dist, vec = np.ascontiguousarray(index[:, sel]), shift[sel], dist[sel], vec[sel]
+    # filled in one step: Data(**fields) dispatches each key through __setattr__, which takes
+    # longer than the neighbour search for a small cell (a test checks the two agree)
+    data = Data()
+    data._store._mapping.update(
+        edge_index=torch.from_numpy(index),
         pos=torch.from_numpy(pos.astype(np.float32)),
-        cell=torch.from_numpy(lattice.astype(np.float32)).unsqueeze(0),
-        edge_index=torch.from_numpy(np.stack((i, j))),
+        z=torch.from_numpy(z),
+        cell=torch.from_numpy(lattice.astype(np.float32).reshape(1, 3, 3)),
         edge_shift=torch.from_numpy(shift.astype(np.float32)),
         edge_vec=torch.from_numpy(vec.astype(np.float32)),
         distance=torch.from_numpy(dist.astype(np.float32)),
         num_nodes=n,
     )
+    return data
 
 
 def structure_to_graph(structure: Any, *, config: GraphConfig = GraphConfig()) -> Data:

@@ -219,3 +219,65 @@ def test_real_structures_match_pymatgen(shared_data: Path, name: str) -> None:
         for centre in range(len(structure)):
             kept = np.sort(capped.distance[capped.edge_index[0] == centre].numpy())
             np.testing.assert_allclose(kept, np.sort(dist[centres == centre])[:12], atol=1e-5)
+
+
+def random_cells(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(positions, lattice) of random triclinic cells with 1-12 atoms."""
+    rng = np.random.default_rng(seed)
+    cells = []
+    for _ in range(n):
+        lattice = np.diag(rng.uniform(2.5, 7.0, 3)) + rng.uniform(-1.0, 1.0, (3, 3))
+        frac = rng.uniform(-0.2, 1.2, (int(rng.integers(1, 13)), 3))
+        cells.append((frac @ lattice, lattice))
+    return cells
+
+
+@pytest.mark.parametrize("cutoff", [0.5, 3.0, 7.5])
+def test_direct_vesin_call_equals_vesin_python_api(cutoff: float) -> None:
+    import vesin
+
+    from crystalrep.graphs import _neighbor_list
+
+    reference = vesin.NeighborList(cutoff=cutoff + 1e-8, full_list=True, sorted=True, n_threads=1)
+    for pos, lattice in random_cells(25):
+        ours = _neighbor_list(cutoff).compute(pos, lattice)
+        i, j, shift, dist, vec = reference.compute(pos, lattice, periodic=True, quantities="ijSdD")
+        for got, want in zip(ours, (np.stack((i, j), axis=1), shift, dist, vec), strict=True):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)  # same C routine, same order
+
+
+def test_graph_without_edges() -> None:
+    data = structure_to_graph(CELLS["cscl"], config=GraphConfig(cutoff=1.0))
+    assert data.edge_index.shape == (2, 0) and data.edge_index.dtype == torch.long
+    assert data.edge_shift.shape == data.edge_vec.shape == (0, 3) and data.distance.shape == (0,)
+    assert data.num_nodes == 2
+
+
+def test_graph_equals_data_built_by_its_constructor() -> None:
+    from torch_geometric.data import Batch, Data
+
+    graphs = [structure_to_graph(CELLS[name], config=GraphConfig(cutoff=4.0)) for name in sorted(CELLS)]
+    rebuilt = [Data(**dict(g.items())) for g in graphs]
+    for fast, slow in zip(graphs, rebuilt, strict=True):
+        assert fast.keys() == slow.keys() and str(fast) == str(slow)
+        assert fast.num_nodes == slow.num_nodes and fast.num_edges == slow.num_edges
+        assert all(fast[key].is_contiguous() for key in fast.keys() if torch.is_tensor(fast[key]))
+    fast_batch, slow_batch = Batch.from_data_list(graphs), Batch.from_data_list(rebuilt)
+    assert fast_batch.keys() == slow_batch.keys()
+    for key in slow_batch.keys():
+        a, b = fast_batch[key], slow_batch[key]
+        assert torch.equal(a, b) if torch.is_tensor(b) else a == b, key
+    graphs[0].z = graphs[0].z + 1  # attribute assignment reaches the same storage
+    assert torch.equal(graphs[0].z, rebuilt[0].z + 1) and torch.equal(graphs[0]["z"], graphs[0].z)
+
+
+def test_threads_get_their_own_buffers() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cells = [(lattice, np.full(len(pos), 14), pos @ np.linalg.inv(lattice)) for pos, lattice in random_cells(40, seed=3)]
+    serial = [arrays_to_graph(*c, config=GraphConfig(cutoff=5.0)) for c in cells]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda c: arrays_to_graph(*c, config=GraphConfig(cutoff=5.0)), cells * 3))
+    for data, ref in zip(threaded, serial * 3, strict=True):
+        assert torch.equal(data.edge_index, ref.edge_index) and torch.equal(data.distance, ref.distance)

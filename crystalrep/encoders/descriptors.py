@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from abc import abstractmethod
@@ -60,7 +61,12 @@ class _ArrayEncoder(Encoder):
 
 
 class MagpieEncoder(_ArrayEncoder):
-    """matminer's Magpie element-property statistics of the composition (132 numbers)."""
+    """matminer's Magpie element-property statistics of the composition (132 numbers).
+
+    The values are matminer's: its featurizer's element data, gathered into a table once, and
+    its statistics, computed as array arithmetic over all crystals at once
+    (:mod:`crystalrep.encoders.magpie`).
+    """
 
     name = "magpie"
     version = "1"
@@ -74,16 +80,20 @@ class MagpieEncoder(_ArrayEncoder):
     def __init__(self) -> None:
         super().__init__()
         self._featurizer: Any = None
+        self._table: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
+        """22 properties x 6 statistics."""
         return 132
 
     @property
     def config(self) -> dict[str, Any]:
+        """The matminer preset and the value imputed for missing element data."""
         return {"preset": "magpie", "impute_nan": 0.0}
 
     def code_versions(self) -> dict[str, str]:
+        """Our version and matminer's (its element data and statistics define the numbers)."""
         return {"encoder": self.version, "matminer": package_version("matminer")}
 
     def featurizer(self) -> Any:
@@ -98,29 +108,52 @@ class MagpieEncoder(_ArrayEncoder):
         """Names of the 132 columns."""
         return list(self.featurizer().feature_labels())
 
-    @staticmethod
-    def _reduced_formula_key(numbers: np.ndarray) -> tuple[tuple[int, int], ...]:
-        elements, counts = np.unique(np.asarray(numbers, dtype=np.int64), return_counts=True)
-        divisor = int(np.gcd.reduce(counts)) if len(counts) else 1
-        return tuple(zip(elements.tolist(), (counts // divisor).tolist(), strict=True))
+    def embed_structures(
+        self,
+        structures: Sequence[Structure],
+        *,
+        device: str = "auto",
+        batch_size: int = 64,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Magpie rows of pymatgen structures (see :meth:`Encoder.embed_structures`)."""
+        # composition only: skip building each structure's lattice and coordinate arrays
+        return self._embed_arrays(
+            lambda i: (None, structures[i].atomic_numbers, None), len(structures), batch_size, progress
+        )
+
+    def embed_dataset(
+        self,
+        dataset: Dataset,
+        *,
+        device: str = "auto",
+        batch_size: int = 64,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Magpie rows of a dataset, straight from its concatenated atomic numbers."""
+        return self._embed_numbers(dataset.numbers, dataset.offsets, batch_size, progress)
 
     def _embed_arrays(self, get: Any, n: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        from pymatgen.core import Composition, Element
+        numbers: list[Any] = []
+        for start, stop in batch_ranges(n, batch_size):
+            numbers.extend(get(i)[1] for i in range(start, stop))
+            if progress is not None:
+                progress(stop, n)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum([len(z) for z in numbers], out=offsets[1:])
+        flat = np.fromiter(itertools.chain.from_iterable(numbers), dtype=np.int64, count=int(offsets[-1]))
+        return self._embed_numbers(flat, offsets, batch_size, None)
+
+    def _embed_numbers(
+        self, numbers: np.ndarray, offsets: np.ndarray, batch_size: int, progress: Progress | None
+    ) -> np.ndarray:
+        from crystalrep.encoders.magpie import dataset_features, magpie_table
 
         featurizer = self.featurizer()
-        cache: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
-        out = np.empty((n, self.dim), dtype=np.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pymatgen/matminer warn on elements lacking data
-            for start, stop in batch_ranges(n, batch_size):
-                for i in range(start, stop):
-                    key = self._reduced_formula_key(get(i)[1])  # NaCl and Na4Cl4 share one row
-                    if key not in cache:
-                        comp = Composition({Element.from_Z(z): c for z, c in key})
-                        cache[key] = np.asarray(featurizer.featurize(comp), dtype=np.float64)
-                    out[i] = cache[key]
-                if progress is not None:
-                    progress(stop, n)
+        if self._table is None:
+            self._table = magpie_table(featurizer)
+        out, distinct = dataset_features(featurizer, self._table, numbers, offsets,
+                                         batch_size=batch_size, progress=progress)
         nan_cols = np.flatnonzero(np.isnan(out).any(axis=0))
         if nan_cols.size:
             labels = self.feature_labels()
@@ -129,7 +162,7 @@ class MagpieEncoder(_ArrayEncoder):
         else:
             labels = []
         self.last_run_info = {
-            "distinct_compositions": len(cache),
+            "distinct_compositions": distinct,
             "imputed_columns": [labels[c] for c in nan_cols],
         }
         return out.astype(np.float32)
@@ -167,10 +200,12 @@ class SOAPEncoder(_ArrayEncoder):
 
     @property
     def dim(self) -> int:
+        """Two channels of n_max (n_max + 1) / 2 radial pairs times l_max + 1 degrees."""
         return 2 * (self.n_max * (self.n_max + 1) // 2) * (self.l_max + 1)
 
     @property
     def config(self) -> dict[str, Any]:
+        """Every dscribe setting that changes the vector."""
         return {
             "r_cut": self.r_cut, "n_max": self.n_max, "l_max": self.l_max, "sigma": self.sigma,
             "rbf": "gto", "weighting": "poly(c=1,m=1,r0=r_cut)", "average": "outer",
@@ -179,6 +214,7 @@ class SOAPEncoder(_ArrayEncoder):
         }
 
     def code_versions(self) -> dict[str, str]:
+        """Our version and dscribe's."""
         return {"encoder": self.version, "dscribe": package_version("dscribe")}
 
     def descriptors(self) -> list[Any]:
