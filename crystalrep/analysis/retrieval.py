@@ -9,7 +9,6 @@ Ties are broken by row index, so both backends return the same neighbours in the
 from __future__ import annotations
 
 import functools
-import gzip
 import logging
 import threading
 from collections import OrderedDict
@@ -362,19 +361,14 @@ def read_query(query: str | Path | Structure | bytes, *, filename: str | None = 
     """
     from pymatgen.core import Structure
 
-    from crystalrep.structures import StructureError, read_structure, validate_structure
+    from crystalrep.structures import read_structure, text_from_bytes, validate_structure
 
     if isinstance(query, Structure):
         return validate_structure(query, source=filename or "query")
     if isinstance(query, bytes):
         if not filename:
             raise ValueError("an uploaded file given as bytes needs its filename.")
-        if filename.lower().endswith(".gz"):
-            try:
-                query = gzip.decompress(query)
-            except (OSError, EOFError) as exc:
-                raise StructureError(f"{filename}: is not a valid gzip file.") from exc
-        return read_structure(filename, text=query.decode("utf-8", errors="replace"))
+        return read_structure(filename, text=text_from_bytes(filename, query))  # bounded, gunzipped if .gz
     if isinstance(query, str) and "\n" in query:
         return read_structure(filename or "query", text=query)
     return read_structure(Path(query))

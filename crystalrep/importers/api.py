@@ -32,7 +32,6 @@ from crystalrep.importers.files import file_kind, folder_rows, structure_file_ro
 from crystalrep.importers.parse import Progress
 from crystalrep.importers.rows import ImportReport, Rejected, Rows, build_report
 from crystalrep.importers.tabular import csv_rows, json_rows
-from crystalrep.structures import MAX_ATOMS
 from crystalrep.structures import detect_format as sniff_format
 
 __all__ = ["ImportReport", "Rejected", "check_target", "detect_format", "import_and_save", "import_path",
@@ -80,7 +79,7 @@ def check_target(name: str, *, overwrite: bool = False) -> None:
         raise DatasetError(f"dataset {name!r} already exists; choose another name or overwrite it.")
 
 
-def _import(path: Path, *, name: str, max_atoms: int, progress: Progress | None, workers: int | None,
+def _import(path: Path, *, name: str, max_atoms: int | None, progress: Progress | None, workers: int | None,
             source: str | None, license: str, description: str,
             property_info: dict[str, PropertyInfo] | None, pre_rejected: list[Rejected]) -> ImportReport:
     check_name(name)
@@ -96,7 +95,7 @@ def _import(path: Path, *, name: str, max_atoms: int, progress: Progress | None,
                         meta=meta, property_info=property_info)
 
 
-def import_path(path: str | Path, *, name: str, max_atoms: int = MAX_ATOMS, progress: Progress | None = None,
+def import_path(path: str | Path, *, name: str, max_atoms: int | None = None, progress: Progress | None = None,
                 workers: int | None = None, source: str | None = None, license: str = "",
                 description: str = "", property_info: dict[str, PropertyInfo] | None = None) -> ImportReport:
     """Import a file or folder into an in-memory dataset (nothing is written).
@@ -123,7 +122,7 @@ def import_path(path: str | Path, *, name: str, max_atoms: int = MAX_ATOMS, prog
                    property_info=property_info, pre_rejected=[])
 
 
-def import_upload(filename: str, data: bytes, *, name: str, max_atoms: int = MAX_ATOMS,
+def import_upload(filename: str, data: bytes, *, name: str, max_atoms: int | None = None,
                   progress: Progress | None = None, license: str = "", description: str = "") -> ImportReport:
     """Import an uploaded file: CIF, POSCAR, extxyz, CSV, JSON, or a ``.zip`` of such files.
 
@@ -160,7 +159,7 @@ def save_imported(dataset: Dataset, *, overwrite: bool = False) -> Path:
 
 
 def import_and_save(path: str | Path, *, name: str, overwrite: bool = False, progress: Progress | None = None,
-                    max_atoms: int = MAX_ATOMS, workers: int | None = None, source: str | None = None,
+                    max_atoms: int | None = None, workers: int | None = None, source: str | None = None,
                     license: str = "", description: str = "",
                     property_info: dict[str, PropertyInfo] | None = None) -> ImportReport:
     """Import fully in memory, then save atomically under ``name``; see :func:`import_path`.

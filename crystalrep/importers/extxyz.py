@@ -22,10 +22,10 @@ from crystalrep.importers.tabular import id_column, property_names
 
 
 def default_max_atoms() -> int:
-    """The import's default cap on atoms per crystal (:data:`crystalrep.structures.MAX_ATOMS`)."""
-    from crystalrep.structures import MAX_ATOMS
+    """The import's default cap on atoms per crystal: ``max_atoms`` of the current limits (env overrides apply)."""
+    from crystalrep.limits import current_limits
 
-    return MAX_ATOMS
+    return current_limits().max_atoms
 
 
 def _info_scalar(value: Any) -> Any:

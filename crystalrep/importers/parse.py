@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from crystalrep.importers.bounded import clip
-from crystalrep.structures import MAX_ATOMS, StructureError, read_structures, validate_structure
+from crystalrep.structures import StructureError, read_structures, validate_structure
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def _strip_source(message: str, label: str) -> str:
     return message[len(label) + 2:] if message.startswith(f"{label}: ") else message
 
 
-def parse_item(item: tuple[str, str, Any], *, max_atoms: int = MAX_ATOMS) -> Parsed | str:
+def parse_item(item: tuple[str, str, Any], *, max_atoms: int | None = None) -> Parsed | str:
     """Parse one ``(label, kind, payload)`` item into plain arrays, or return the reason it failed."""
     label, kind, payload = item
     try:
@@ -94,11 +94,11 @@ def _free_cores() -> float:
     return cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores - 1
 
 
-def _parse_chunk(chunk: Sequence[tuple[str, str, Any]], max_atoms: int) -> list[Parsed | str]:
+def _parse_chunk(chunk: Sequence[tuple[str, str, Any]], max_atoms: int | None) -> list[Parsed | str]:
     return [parse_item(item, max_atoms=max_atoms) for item in chunk]
 
 
-def parse_all(items: Sequence[tuple[str, str, Any]], *, max_atoms: int = MAX_ATOMS,
+def parse_all(items: Sequence[tuple[str, str, Any]], *, max_atoms: int | None = None,
               workers: int | None = None, progress: Progress | None = None,
               total: int | None = None) -> list[Parsed | str]:
     """Parse items in order; ``workers=None`` forks 2 processes above 500 items when a core is free."""

@@ -15,7 +15,6 @@ from typing import Any
 from crystalrep.datasets import Dataset, DatasetError, PropertyInfo
 from crystalrep.importers.bounded import clip, limits, refusal
 from crystalrep.importers.parse import Parsed, Progress, parse_all
-from crystalrep.structures import MAX_ATOMS
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def _unique(rows: Rows) -> tuple[list[int], list[Rejected]]:
     return keep, dropped
 
 
-def build_report(rows: Rows, *, name: str, max_atoms: int = MAX_ATOMS, workers: int | None = None,
+def build_report(rows: Rows, *, name: str, max_atoms: int | None = None, workers: int | None = None,
                  progress: Progress | None = None, meta: dict[str, Any] | None = None,
                  property_info: dict[str, PropertyInfo] | None = None) -> ImportReport:
     """Parse ``rows`` and build the dataset; progress runs over 2 × rows (parse, then labels).

@@ -380,3 +380,22 @@ def test_matbench_phonons_subset(shared_data, tmp_path):
     ds = report.dataset
     assert len(ds) == 80 and report.rejected == [] and ds.ids[:2] == ["matbench_phonons-0", "matbench_phonons-1"]
     assert ds.properties["last phdos peak"].kind == "numeric" and ds.table["last phdos peak"].between(50, 4000).all()
+
+
+def test_the_max_atoms_override_reaches_an_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CRYSTALREP_LIMIT_MAX_ATOMS`` applies to imports, not only to single-file reads."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.cif import CifWriter
+
+    from crystalrep.importers import import_path
+
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    small = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    CifWriter(small).write_file(folder / "small.cif")
+    CifWriter(small * (2, 2, 2)).write_file(folder / "big.cif")  # 16 atoms
+    assert len(import_path(folder, name="both").dataset) == 2
+    monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_ATOMS", "8")
+    report = import_path(folder, name="capped")
+    assert len(report.dataset) == 1 and len(report.rejected) == 1
+    assert "8" in report.rejected[0].reason
