@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -384,10 +385,7 @@ def test_matbench_phonons_subset(shared_data, tmp_path):
 
 def test_the_max_atoms_override_reaches_an_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``CRYSTALREP_LIMIT_MAX_ATOMS`` applies to imports, not only to single-file reads."""
-    from pymatgen.core import Lattice, Structure
     from pymatgen.io.cif import CifWriter
-
-    from crystalrep.importers import import_path
 
     folder = tmp_path / "cifs"
     folder.mkdir()
