@@ -39,7 +39,7 @@ test-fast: setup
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 lint: setup
-	$(BIN)/ruff check crystalrep ui pages app.py tests benchmarks
+	$(BIN)/ruff check crystalrep ui views app.py tests benchmarks
 	$(BIN)/mypy
 
 bench: setup

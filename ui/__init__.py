@@ -18,10 +18,11 @@ class PageSpec:
         path: Script path relative to the project root (where ``app.py`` lives).
         title: Menu title.
         icon: Streamlit icon (``:material/...:`` or an emoji).
-        url_path: URL path segment (the first page is also served at ``/``). It must differ from
-            the file's stem: Streamlit still maps ``pages/<stem>.py`` to ``/<stem>`` in its legacy
-            pages-folder mode (every AppTest run, and a server's first run), which would run the
-            page without ``app.py`` and so without the sidebar.
+        url_path: URL path segment (the first page is also served at ``/``). It differs from the
+            file's stem, so that no URL could ever name a script directly. The scripts live in
+            ``views/``, not ``pages/``: Streamlit treats a folder named ``pages/`` beside the main
+            script as legacy multipage pages, which made a server's first deep link flash "Page not
+            found" before the right page ran.
     """
 
     path: str
@@ -35,14 +36,14 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/data.py", "Data", ":material/database:", "dataset"),
-    PageSpec("pages/projections.py", "Projections", ":material/scatter_plot:", "maps"),
-    PageSpec("pages/probes.py", "Probes", ":material/query_stats:", "probe"),
-    PageSpec("pages/retrieval.py", "Retrieval", ":material/travel_explore:", "neighbours"),
-    PageSpec("pages/clusters.py", "Clusters", ":material/bubble_chart:", "clustering"),
-    PageSpec("pages/pretraining.py", "Pretraining", ":material/model_training:", "pretrain"),
-    PageSpec("pages/checklist.py", "Checklist", ":material/checklist:", "reproducibility"),
-    PageSpec("pages/lecture.py", "Lecture", ":material/school:", "teach"),
+    PageSpec("views/data.py", "Data", ":material/database:", "dataset"),
+    PageSpec("views/projections.py", "Projections", ":material/scatter_plot:", "maps"),
+    PageSpec("views/probes.py", "Probes", ":material/query_stats:", "probe"),
+    PageSpec("views/retrieval.py", "Retrieval", ":material/travel_explore:", "neighbours"),
+    PageSpec("views/clusters.py", "Clusters", ":material/bubble_chart:", "clustering"),
+    PageSpec("views/pretraining.py", "Pretraining", ":material/model_training:", "pretrain"),
+    PageSpec("views/checklist.py", "Checklist", ":material/checklist:", "reproducibility"),
+    PageSpec("views/lecture.py", "Lecture", ":material/school:", "teach"),
 )
 
 __all__ = ["PAGES", "PageSpec"]

@@ -11,7 +11,7 @@ from crystalrep.datasets import Dataset, load_dataset, save_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/checklist.py"
+PAGE = "views/checklist.py"
 ENCODERS = ["magpie", "cgcnn-random"]
 
 

@@ -18,7 +18,7 @@ from crystalrep.plots.style import NOISE
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/clusters.py"
+PAGE = "views/clusters.py"
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="data/default is not built")
 
 

@@ -201,7 +201,7 @@ def test_every_page_runs_on_the_default_dataset() -> None:
         at.switch_page(path).run()
         assert not at.exception, f"page {title} raised on the default dataset: {[e.message for e in at.exception]}"
         assert not at.error, f"page {title} shows an error on the default dataset: {[e.value for e in at.error]}"
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     assert len(at.dataframe[0].value) > 100
 
 

@@ -85,12 +85,14 @@ def browser(server: str) -> Iterator[Any]:
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        # A server's first session runs in Streamlit's legacy pages-folder mode, which calls a deep
-        # link "Page not found" before st.navigation takes over; open the root once first.
-        warm = chromium.new_page()
-        warm.goto(f"{server}/?dataset={NAME}&encoders={MAP}", timeout=TIMEOUT_MS)
-        wait_idle(warm, timeout_ms=TIMEOUT_MS)
-        warm.close()
+        # The fresh server's first session is a deep link: with the scripts in views/ (not pages/,
+        # which Streamlit treats as legacy multipage pages) it must not flash "Page not found".
+        first = chromium.new_page()
+        first.goto(f"{server}/dataset?dataset={NAME}&encoders={MAP}", timeout=TIMEOUT_MS)
+        wait_idle(first, timeout_ms=TIMEOUT_MS)
+        not_found = first.get_by_text("Page not found").count()
+        first.close()
+        assert not_found == 0, "the first deep link on a fresh server said 'Page not found'"
         try:
             yield chromium
         finally:

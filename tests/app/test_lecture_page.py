@@ -13,7 +13,7 @@ from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/lecture.py"
+PAGE = "views/lecture.py"
 HAS_DEFAULT = (default_dataset_dir() / "meta.json").is_file()
 SQUARE = ("aflow-AB3C_cP5_221_a_c_b", "perovskite-CaMoO3", "perovskite-SrMoO3", "perovskite-SrTiO3",
           "perovskite-CaReO3", "perovskite-SrReO3")  # CaTiO3 − CaMoO3 + SrMoO3 ≈ SrTiO3, and with Re

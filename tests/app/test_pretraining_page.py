@@ -17,7 +17,7 @@ from crystalrep.store import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/pretraining.py"
+PAGE = "views/pretraining.py"
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from tests.conftest import with_californium
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/probes.py"
+PAGE = "views/probes.py"
 ENCODERS = ["magpie", "cgcnn-random"]
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="data/default is not built")
 

@@ -23,7 +23,7 @@ from crystalrep.jobs import background
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/projections.py"
+PAGE = "views/projections.py"
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="no default dataset")
 
 

@@ -16,7 +16,7 @@ from tests.conftest import with_californium
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = "pages/retrieval.py"
+PAGE = "views/retrieval.py"
 ENCODERS = ["cgcnn-random", "magpie"]
 
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(),
