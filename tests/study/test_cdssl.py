@@ -70,8 +70,10 @@ def test_smoke_study_runs_end_to_end_and_reports_computed_numbers(labelled: Data
     full = labelled_folds(labelled.table, y, split="random", n_splits=5, seed=0)
     expected = probe(X, y, subsample(full, 50, seed=0), scale_rows=[tr for tr, _ in full])
     cell = next(r for r in table if (r["evaluation"], r["backbone"], r["init"], r["split"]) == ("probe", "mean", "random", "random"))
-    assert cell["mae_mean"] == pytest.approx(expected.mae_mean, rel=1e-6)
-    assert cell["mae_std"] == pytest.approx(expected.mae_std, rel=1e-5)
+    # float32 embeddings from another process (other thread count, other batch order) agree to ~1e-6 relative; the
+    # encoders in this table differ by far more than 1e-4, so the tolerance still pins the cell to this computation
+    assert cell["mae_mean"] == pytest.approx(expected.mae_mean, rel=1e-4)
+    assert cell["mae_std"] == pytest.approx(expected.mae_std, rel=1e-3)
 
     # asking again for the same runs finds the finished jobs instead of starting new ones
     specs = [job_spec(dataset=report["corpus"]["dataset"], task=j["task"], seed=j["seed"], epochs=1, max_structures=None,
