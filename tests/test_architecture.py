@@ -23,7 +23,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("embed", "jobs", "sources"),
     ("importers", "pretrain"),
     ("encoders",),
-    ("datasets", "graphs", "checkpoint", "runs", "transforms", "device"),
+    ("datasets", "graphs", "checkpoint", "runs", "transforms", "device", "cluster"),
     ("structures", "store"),
     ("limits",),
 ]
