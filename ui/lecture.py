@@ -191,6 +191,20 @@ def probe_property(numeric: list[str]) -> str:
     return prop if prop in numeric else numeric[0]
 
 
+STUDY_COMMAND = "crystalrep study cdssl --budget-minutes 120"
+STUDY_PROPERTY = "lecture.study.property"
+
+
+def study_report() -> dict[str, Any] | None:
+    """The newest CDSSL study report in the store, full before smoke (:func:`crystalrep.study.load_report`).
+
+    Read on every run (two small files), so a study that finishes while the page is open shows up.
+    """
+    from crystalrep.study import load_report
+
+    return load_report()
+
+
 def presenting() -> bool:
     """Whether presenter mode is on (one section per screen, projector-sized text)."""
     return bool(st.session_state.get(PRESENTER))

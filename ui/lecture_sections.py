@@ -232,3 +232,57 @@ def analogies(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
                 f"nearest crystal at each of {len(tables.walk)} steps (distance in parentheses). In an exactly linear "
                 f"space its midpoint is also the midpoint of {a} and {c}.")
     _table(tables.walk)
+
+
+def _study_facts(report: dict[str, Any]) -> str:
+    """The command, the budget planned against taken, and the corpus, as one paragraph."""
+    plan, budget, corpus = report["plan"], report["budget"], report["corpus"]
+    took = budget["actual_minutes"]
+    return (f"**Command:** `{report['command']}` (run {report['created']}).  \n"
+            f"**Compute budget:** {plan['budget_minutes']:g} min on {report['machine']['cpus']} CPU cores; planned "
+            f"{budget['estimate'].get('total_minutes', float('nan')):.1f} min, took {took['total']:.1f} min "
+            f"(pretraining {took['pretrain']:.1f}, evaluation {took['evaluate']:.1f}, corpus and imports "
+            f"{took['prepare']:.1f}); {plan['epochs']} pretraining epoch(s) per job.  \n"
+            f"**Corpus:** {corpus['n']:,} unlabelled crystals (`{corpus['dataset']}`), deduplicated across sources, "
+            f"every evaluation crystal removed" + (f"; at most {plan['corpus_cap']:,} per pretraining job."
+                                                   if plan.get("corpus_cap") else "."))
+
+
+def study() -> None:
+    """Section 5: the CDSSL pretraining study's report — verdict count, command, budget, corpus, results."""
+    report = lc.study_report()
+    if report is None:
+        st.info(f"No pretraining study has been run here yet. Run `{lc.STUDY_COMMAND}` (about two hours on 2 CPU "
+                "cores, in the background) and its report appears in this section.")
+        return
+    counts = report["verdict"]["counts"]
+    if report.get("smoke"):
+        st.warning("This is a smoke run (a few hundred crystals, one seed, one epoch): it checks the pipeline, its "
+                   f"numbers are not a result. Run `{lc.STUDY_COMMAND}` for the study.")
+    with st.container(horizontal=True):
+        st.metric("SSL better than random init", f"{counts['better']} of {counts['total']}", width="content",
+                  help="Settings where mean MAE(random) − mean MAE(SSL) exceeds the larger std over seeds × folds.")
+        st.metric("SSL worse", f"{counts['worse']} of {counts['total']}", width="content")
+        st.metric("Within the spread", f"{counts['within']} of {counts['total']}", width="content")
+    st.markdown(f"SSL pretraining beats random initialisation beyond the spread in **{counts['better']} of "
+                f"{counts['total']}** settings, is worse beyond it in {counts['worse']}, and is within the spread in "
+                f"{counts['within']} (New et al. 2024 counted 37 of 49 with a MEGNet backbone).")
+    st.caption(f"Rule: {report['verdict']['rule']}.")
+    st.markdown(_study_facts(report))
+    props = [p["label"] for p in report["evaluation_sets"]]
+    units = {p["label"]: p["unit"] for p in report["evaluation_sets"]}
+    if st.session_state.get(lc.STUDY_PROPERTY) not in props:
+        st.session_state[lc.STUDY_PROPERTY] = props[0]
+    prop = st.selectbox("Property", props, key=lc.STUDY_PROPERTY) if len(props) > 1 else props[0]
+    inits = ["random", *report["plan"]["tasks"]]
+    _chart(plots_lecture.study_figure(report["table"], prop, unit=units[prop]), "lecture.study")
+    st.caption(f"Test MAE of {prop} ({units[prop]}), mean ± std over seeds × folds; solid lines: mean pooling, "
+               "dashed: Set2Set readout.")
+    _table(plots_lecture.study_frame(report["table"], prop, inits))
+    by_task = report["verdict"].get("by", {}).get("task", {})
+    if by_task:
+        frame = pd.DataFrame([{"task": task, **counts_} for task, counts_ in by_task.items()])
+        st.markdown("**The count per pretext task** (settings where it beats, loses to or ties random init)")
+        _table(frame[["task", "better", "worse", "within", "total"]])
+    with st.expander("The whole report (Markdown, as `crystalrep study show` prints it)"):
+        st.markdown(report["markdown"])

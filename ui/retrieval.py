@@ -10,9 +10,8 @@ never served stale. The fitted kNN index itself stays in memory inside the libra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -42,6 +41,7 @@ N_VIEWS = 4  # neighbours drawn in 3-D beside the query (a 2 × 2 grid as tall a
 SMALL_VIEW = 250  # px
 _SOURCES = urlstate.Codec(lambda v: "upload" if v == FROM_UPLOAD else "dataset",
                           lambda t: {"dataset": FROM_DATASET, "upload": FROM_UPLOAD}[t])
+SEARCH_RECALL = "search recall@10"
 UPLOAD_HELP = "CIF, POSCAR/CONTCAR (.vasp) or pymatgen JSON (.json), optionally gzipped; one ordered crystal."
 
 
@@ -198,15 +198,32 @@ def spread(ref: DatasetRef, rows: tuple[int, ...], query: int | None) -> pd.Data
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def _report(ref: DatasetRef, name: str, key: str, k: int, metric: str, prop: str | None) -> dict[str, float]:
-    X = embeddings.cached(ref, name)[0]
-    table = dataset(ref).table
-    report = retrieval.retrieval_report(X, table, k=k, metric=metric)
+    report, spread_ = retrieval.dataset_report(dataset(ref), embeddings.encoder(name), k=k, metric=metric, prop=prop)
     out = {plots_structures.LABELS.get(r.label, r.label): r.precision for r in report.itertuples()}
     out.update({f"chance {plots_structures.LABELS.get(r.label, r.label)}": r.chance for r in report.itertuples()})
-    if prop is not None:
-        y = table[prop].to_numpy(dtype=np.float64)
-        out["spread ratio"] = retrieval.neighbour_property_spread(X, y, k=k, metric=metric)["ratio"]
+    if spread_ is not None:
+        out["spread ratio"] = spread_["ratio"]
+    if report.attrs["search"]["search"] == "approximate":
+        out[SEARCH_RECALL] = float(report.attrs["search"]["recall_at_10"])
     return out
+
+
+def caption() -> str:
+    """What the page searches and how: full embedding, exact or measured-approximate, standardised descriptors."""
+    return ("Nearest neighbours in the encoder's full embedding space (never in a 2-D map): exact, or above "
+            f"{retrieval.approximate_threshold():,} crystals a faiss approximate index whose measured recall@10 is "
+            f"shown beside the results. {retrieval.STANDARDISED_NOTE}; learned embeddings are compared as they are.")
+
+
+def search_sentence(info: dict[str, Any] | None) -> str:
+    """How the neighbours were found, for a caption beside them: exact, or approximate with its measured recall@10."""
+    if not info:
+        return ""
+    if info.get("search") != "approximate":
+        return f"Exact search over all {int(info['rows']):,} crystals."
+    return (f"Approximate search over {int(info['rows']):,} crystals ({info['method']}, {info['nlist']:,} lists, "
+            f"{info['nprobe']:,} probed): measured recall@10 against exact search = {info['recall_at_10']:.3f} "
+            f"on {int(info['n_queries']):,} held-out crystals.")
 
 
 def comparison(ref: DatasetRef, names: list[str], k: int, metric: str,
@@ -214,14 +231,17 @@ def comparison(ref: DatasetRef, names: list[str], k: int, metric: str,
     """Precision@k per label for each encoder plus a chance row, and each encoder's spread ratio of ``prop``.
 
     The embeddings must be stored already (:func:`ui.embeddings.require`). Random neighbours have
-    no spread ratio of their own, so the ratios are a separate table (empty without ``prop``).
+    no spread ratio of their own, so the ratios are a separate table (empty without ``prop``);
+    an encoder searched approximately (above the size threshold) has its measured recall@10
+    there too.
     """
     rows = {}
     with st.spinner(f"Scoring every crystal's {k} nearest neighbours for {len(names)} encoder(s)…"):
         for name in names:
             rows[name] = _report(ref, name, embeddings.key(ref, name), k, metric, prop)
     frame = pd.DataFrame.from_dict(rows, orient="index")
-    ratio = frame[["spread ratio"]] if "spread ratio" in frame.columns else frame.iloc[:, :0]
+    side = [c for c in ("spread ratio", SEARCH_RECALL) if c in frame.columns]
+    ratio = frame[side]
     frame = frame.drop(columns=ratio.columns)
     chance = [c for c in frame.columns if c.startswith("chance ")]
     if chance:  # chance depends on the labels only: one row, not a column per encoder

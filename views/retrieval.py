@@ -19,7 +19,7 @@ if not names:
 if len(ds) < 3:
     st.info(f"Retrieval needs at least 3 crystals; dataset '{ds.name}' has {len(ds)}.")
     st.stop()
-st.caption("Exact nearest neighbours in the encoder's full embedding space (never in a 2-D map).")
+st.caption(rv.caption())
 name, k, metric, source = rv.controls(ref, names)
 failed = rv.require(ref, [name], where="retrieval")[1]
 
@@ -59,7 +59,8 @@ if not failed:
 if table is not None:
     st.subheader(f"{len(table)} nearest to {query}")
     st.caption(f"{name} embedding, {metric} distance"
-               + (", the query itself excluded." if upload is None else "; distance ≈ 0: the encoder cannot tell that crystal from the query."))
+               + (", the query itself excluded. " if upload is None else "; distance ≈ 0: the encoder cannot tell that crystal from the query. ")
+               + rv.search_sentence(table.attrs.get("search")))
     st.dataframe(plots_structures.neighbour_display(table), hide_index=True, width="stretch",
                  column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
     spread = rv.spread(ref, rows, query_row)
@@ -98,5 +99,8 @@ if usable:
     left.dataframe(precision, width="stretch", column_config={"_index": st.column_config.TextColumn("encoder")})
     if right is not None:
         right.dataframe(ratio, width="stretch", column_config={"_index": st.column_config.TextColumn("encoder")})
+        if rv.SEARCH_RECALL in ratio.columns:
+            right.caption(f"{rv.SEARCH_RECALL}: share of the exact 10 nearest neighbours the approximate index "
+                          "returns, measured on held-out crystals.")
 for reason in failed.values():
     st.caption(f":material/warning: {reason}")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 __all__ = ["CLIP_PERCENTILES", "PRESENTER_CSS", "for_projector", "hover_text", "invariance_frame",
-           "invariance_styler", "map_pair_figure", "r2_bars"]
+           "invariance_styler", "map_pair_figure", "r2_bars", "study_figure", "study_frame"]
 
 CLIP_PERCENTILES = (2.0, 98.0)
 PASS, FAIL = "background-color: #c8e6c9", "background-color: #ffcdd2"
@@ -168,3 +168,69 @@ def for_projector(fig: go.Figure, *, height: int = 520) -> go.Figure:
         out.update_layout(title_font_size=PROJECTOR_FONT + 4, margin_t=max(top, 3 * PROJECTOR_FONT))
     out.update_traces(textfont_size=PROJECTOR_FONT, selector={"type": "bar"})
     return out
+
+
+_INIT_COLOURS = {"random": "#7f7f7f", "denoise": "#1f77b4", "contrastive": "#d62728", "masking": "#2ca02c"}
+_SIZE_ORDER = 10**9  # N = 0 stands for "all" training rows: sorted last
+
+
+def _size(n: int) -> str:
+    return "all" if int(n) == 0 else str(int(n))
+
+
+def study_frame(table: Sequence[Mapping[str, Any]], prop: str, inits: Sequence[str]) -> pd.DataFrame:
+    """One property's study results as text: a row per (evaluation, backbone, split, N), ``mean ± std`` MAE per init.
+
+    Args:
+        table: The report's ``table`` records (``property``, ``evaluation``, ``backbone``, ``split``,
+            ``n`` with 0 = all, ``init``, ``mae_mean``, ``mae_std``).
+        prop: The property label to show.
+        inits: Column order, random init first.
+    """
+    from crystalrep.plots.probes import pm
+
+    rows = [r for r in table if r["property"] == prop]
+    keys = sorted({(r["evaluation"], r["backbone"], r["split"], int(r["n"])) for r in rows},
+                  key=lambda k: (k[0], k[1], k[2], k[3] or _SIZE_ORDER))
+    out = []
+    for key in keys:
+        cells = {r["init"]: pm(float(r["mae_mean"]), float(r["mae_std"]), 3) for r in rows
+                 if (r["evaluation"], r["backbone"], r["split"], int(r["n"])) == key}
+        out.append({"evaluation": key[0], "backbone": key[1], "split": key[2], "N": _size(key[3]),
+                    **{init: cells.get(init, "—") for init in inits}})
+    return pd.DataFrame(out, columns=["evaluation", "backbone", "split", "N", *inits])
+
+
+def study_figure(table: Sequence[Mapping[str, Any]], prop: str, *, unit: str = "") -> go.Figure:
+    """Test MAE against training labels N for one property, mean ± std over seeds × folds.
+
+    One panel per (evaluation, split); a line per init (colour) and backbone (solid: mean pooling,
+    dashed: the others); N on a categorical axis (50, 200, 1000, all).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = [r for r in table if r["property"] == prop]
+    panels = sorted({(r["evaluation"], r["split"]) for r in rows})
+    sizes = [_size(n) for n in sorted({int(r["n"]) for r in rows}, key=lambda n: n or _SIZE_ORDER)]
+    fig = make_subplots(rows=1, cols=max(1, len(panels)), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"{e} · {s} split" for e, s in panels] or [""])
+    lines = sorted({(r["init"], r["backbone"]) for r in rows}, key=lambda k: (k[0] != "random", k))
+    for col, (evaluation, split) in enumerate(panels, start=1):
+        for init, backbone in lines:
+            mine = sorted((r for r in rows if (r["evaluation"], r["split"], r["init"], r["backbone"])
+                           == (evaluation, split, init, backbone)), key=lambda r: int(r["n"]) or _SIZE_ORDER)
+            if not mine:
+                continue
+            fig.add_trace(go.Scatter(
+                x=[_size(r["n"]) for r in mine], y=[r["mae_mean"] for r in mine], mode="lines+markers",
+                error_y={"type": "data", "array": [r["mae_std"] for r in mine]}, name=f"{init} · {backbone}",
+                legendgroup=f"{init}{backbone}", showlegend=col == 1,
+                line={"color": _INIT_COLOURS.get(init, "#9467bd"), "dash": "solid" if backbone == "mean" else "dash"},
+                hovertemplate=f"{init} · {backbone}<br>N %{{x}}: MAE %{{y:.4g}}<extra></extra>",
+            ), row=1, col=col)
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=sizes, title_text="training labels N",
+                         row=1, col=col)
+    fig.update_yaxes(title_text=f"test MAE ({unit})" if unit else "test MAE", row=1, col=1)
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    return fig

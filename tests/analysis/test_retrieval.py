@@ -10,7 +10,7 @@ from pymatgen.core import Lattice, Structure
 
 from crystalrep.analysis.retrieval import (
     KnnIndex,
-    _mean_pair_gap,
+    mean_pair_gap,
     neighbour_property_spread,
     precision_at_k,
     read_query,
@@ -104,7 +104,7 @@ def test_neighbour_property_spread():
     y[:20] = np.nan
     assert np.isfinite(neighbour_property_spread(X, y, k=5)["neighbour_mad"])
     v = rng.normal(size=40)
-    assert _mean_pair_gap(v) == pytest.approx(np.abs(v[:, None] - v[None, :]).sum() / (40 * 39))
+    assert mean_pair_gap(v) == pytest.approx(np.abs(v[:, None] - v[None, :]).sum() / (40 * 39))
 
 
 CIF = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif")

@@ -124,6 +124,8 @@ def test_presenter_mode_shows_one_section_per_screen(tiny: str) -> None:
     assert [h.value for h in at.header] == ["2 · Pretty t-SNE, dead downstream"]
     at.selectbox(key="lecture.section").set_value(3).run()
     assert [h.value for h in at.header] == ["4 · Latent arithmetic and interpolation"]
+    at.button(key="lecture.next").click().run()
+    assert [h.value for h in at.header] == ["5 · Does pretraining help? The CDSSL study"]
     assert at.button(key="lecture.next").disabled
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,11 +75,13 @@ def test_picking_a_crystal_lists_k_neighbours_without_itself(small: Dataset) -> 
     comparison = next(df.value for df in at.dataframe if "chemical system" in df.value.columns)
     assert list(comparison.index) == [*ENCODERS, "random neighbours (chance)"]
     X, _ = load_embedding(small, "magpie")
-    report = retrieval_report(X, small.table, k=4, metric="euclidean").set_index("label")
+    report = retrieval_report(X, small.table, k=4, metric="euclidean", standardise=True).set_index("label")
     assert comparison.loc["magpie", "space group"] == round(report.loc["spacegroup", "precision"], 3)
     assert comparison.loc["random neighbours (chance)", "prototype"] == round(report.loc["prototype", "chance"], 3)
     ratio = next(df.value for df in at.dataframe if "spread ratio" in df.value.columns)
     assert list(ratio.index) == ENCODERS and ratio["spread ratio"].notna().all()  # none invented for chance
+    assert "search recall@10" not in ratio.columns
+    assert f"Exact search over all {len(small)} crystals." in "\n".join(c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 6  # the map, the query and its first four neighbours in 3-D
 
 
@@ -180,3 +183,24 @@ def test_a_link_restores_the_query_and_the_map_rings_it_and_its_neighbours(small
     assert sorted(selection["row"]) == [1, 2]
     at.selectbox(key=rv.ROW).set_value(4).run()
     assert at.query_params["crystal"] == small.ids[4]
+
+
+def test_descriptors_are_standardised_and_an_approximate_search_shows_its_recall(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis.retrieval import APPROX_ENV, STANDARDISED_NOTE
+    from ui import state
+
+    save_dataset(load_dataset("default").subset(range(0, 1886, 12), name="mid"))  # 158 crystals
+    monkeypatch.setenv(APPROX_ENV, "100")  # the page runs in this process: approximate above 100 rows
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[state.DATASET] = "mid"
+    at.session_state[state.ENCODERS] = ["magpie"]
+    at.run()
+    at = at.switch_page(PAGE).run()
+    assert not at.exception, [e.message for e in at.exception]
+    captions = "\n".join(c.value for c in at.caption)
+    assert STANDARDISED_NOTE in captions and "above 100 crystals a faiss approximate index" in captions
+    found = re.search(r"measured recall@10 against exact search = ([0-9.]+) on ([0-9,]+) held-out", captions)
+    assert found and float(found[1]) >= 0.99, captions
+    assert len(_neighbours(at)) == 10
+    side = next(df.value for df in at.dataframe if "search recall@10" in df.value.columns)
+    assert side.loc["magpie", "search recall@10"] == pytest.approx(float(found[1]), abs=1e-3)

@@ -88,3 +88,37 @@ def test_presenter_css_sets_projector_sizes_and_hides_the_sidebar() -> None:
 def test_hover_text_names_each_row() -> None:
     table = pd.DataFrame({"id": ["a", "b"], "formula": ["NaCl", "KCl"], "density": [2.16, float("nan")]})
     assert plots_lecture.hover_text(table, "density") == ["a · NaCl · density 2.16", "b · KCl · density nan"]
+
+
+def _study_table() -> list[dict]:
+    """The study's own aggregation over per-fold rows: two inits × two backbones × N = 50 and all × 2 folds."""
+    from crystalrep.study.verdict import aggregate
+
+    rows = []
+    for init, base in (("random", 0.50), ("denoise", 0.40)):
+        for backbone in ("mean", "set2set"):
+            for n in (50, 0):
+                for fold, jitter in enumerate((-0.01, 0.01)):
+                    rows.append({"evaluation": "probe", "backbone": backbone, "property": "perov_5 heat_ref",
+                                 "split": "random", "n": n, "init": init, "seed": 0, "fold": fold,
+                                 "mae": base - (0.1 if n == 0 else 0.0) + jitter, "r2": 0.5})
+    return aggregate(rows).to_dict(orient="records")
+
+
+def test_study_frame_lists_mean_and_std_per_init_with_all_last() -> None:
+    frame = plots_lecture.study_frame(_study_table(), "perov_5 heat_ref", ["random", "denoise", "masking"])
+    assert list(frame.columns) == ["evaluation", "backbone", "split", "N", "random", "denoise", "masking"]
+    assert list(frame["N"]) == ["50", "all", "50", "all"] and list(frame["backbone"]) == ["mean"] * 2 + ["set2set"] * 2
+    assert frame.loc[0, "random"] == "0.500 ± 0.010" and frame.loc[1, "denoise"] == "0.300 ± 0.010"
+    assert set(frame["masking"]) == {"—"}  # a task the table lacks is a dash, never a number
+    assert plots_lecture.study_frame(_study_table(), "other", ["random"]).empty
+
+
+def test_study_figure_has_a_line_per_init_and_backbone_with_error_bars() -> None:
+    fig = plots_lecture.study_figure(_study_table(), "perov_5 heat_ref", unit="eV")
+    assert len(fig.data) == 4 and {t.name for t in fig.data} == {"random · mean", "random · set2set",
+                                                                  "denoise · mean", "denoise · set2set"}
+    first = next(t for t in fig.data if t.name == "random · mean")
+    assert list(first.x) == ["50", "all"] and np.allclose(first.y, [0.5, 0.4]) and np.allclose(first.error_y.array, 0.01)
+    assert first.line.dash == "solid" and next(t for t in fig.data if t.name == "random · set2set").line.dash == "dash"
+    assert fig.layout.yaxis.title.text == "test MAE (eV)" and list(fig.layout.xaxis.categoryarray) == ["50", "all"]

@@ -1,0 +1,217 @@
+"""Nearest neighbours in the full embedding space: exact below a size threshold, measured-approximate above.
+
+Exact search uses faiss flat indices (``IndexFlatIP`` on L2-normalised rows for cosine,
+``IndexFlatL2`` for euclidean), or scikit-learn's brute-force ``NearestNeighbors`` when faiss is
+not installed. Above :func:`~crystalrep.analysis.retrieval.approximate.approximate_threshold`
+rows (1,000,000 by default) a faiss IVF index is used, with its recall@10 against exact search
+measured at fit time (:mod:`crystalrep.analysis.retrieval.approximate`). Distances are ``1 - cos``
+or euclidean. Ties are broken by row index, so every backend returns the same neighbours in the
+same order. Descriptor features can be standardised first (``standardise=True``): the statistics
+come from the indexed rows and are applied to every query.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from crystalrep.analysis.retrieval.approximate import (
+    Approximate,
+    approximate_threshold,
+    build_ivf,
+    tune_nprobe,
+)
+from crystalrep.analysis.retrieval.backends import (
+    BACKENDS,
+    METRICS,
+    normalise,
+    tie_broken,
+    tie_unit,
+)
+from crystalrep.analysis.retrieval.features import Standardiser
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+__all__ = ["MIN_APPROX_ROWS", "KnnIndex"]
+
+MIN_APPROX_ROWS = 100  # below this an IVF index saves nothing and its recall samples would be most rows
+MAX_APPROX_FETCH = 4096  # candidates fetched to settle ties at the k-th place, approximate search only
+
+
+class KnnIndex:
+    """k-nearest-neighbour search over the rows of an embedding: exact, or approximate with measured recall.
+
+    Args:
+        metric: ``"cosine"`` (rows L2-normalised, distance ``1 - cos``) or ``"euclidean"``.
+        backend: ``"auto"`` (faiss when importable, else sklearn), ``"faiss"`` or ``"sklearn"``.
+        standardise: z-score each column with the indexed rows' mean and std (constant columns
+            dropped) before distances, and apply the same transform to every query; for
+            descriptor features (Magpie, SOAP), whose columns have unrelated units.
+        approximate_above: Rows from which a faiss IVF index replaces exact search (default
+            :func:`~crystalrep.analysis.retrieval.approximate.approximate_threshold`: 1,000,000
+            or ``$CRYSTALREP_APPROX_KNN_ABOVE``); never below :data:`MIN_APPROX_ROWS`, never
+            without faiss, never with ``backend="sklearn"``.
+        target_recall: Recall@10 against exact search the approximate index is tuned to reach.
+        seed: Seeds the IVF k-means and the query samples recall is measured on.
+
+    Neighbours come nearest first; rows at the same distance (on the tie grid) come in row-index
+    order, with every backend, so a tie at the k-th place always keeps the lower rows.
+
+    Attributes:
+        approximate_: ``None`` for exact search, else the
+            :class:`~crystalrep.analysis.retrieval.approximate.Approximate` record with the
+            measured ``recall_at_10``.
+        standardiser_: The fitted :class:`Standardiser`, or ``None``.
+
+    Example:
+        >>> index = KnnIndex(metric="cosine").fit(X)
+        >>> dist, idx = index.query(k=10)          # each row's neighbours, itself excluded
+        >>> dist, idx = index.query(Q, k=10)       # neighbours of new vectors
+    """
+
+    def __init__(self, *, metric: str = "cosine", backend: str = "auto", standardise: bool = False,
+                 approximate_above: int | None = None, target_recall: float = 0.99, seed: int = 0) -> None:
+        self.metric = metric
+        self.backend = backend
+        self.standardise = standardise
+        self.approximate_above = approximate_above
+        self.target_recall = target_recall
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        n = getattr(self, "n_", None)
+        kind = "approximate" if getattr(self, "approximate_", None) is not None else "exact"
+        return (f"KnnIndex(metric={self.metric!r}, backend={self.backend!r}, standardise={self.standardise}, "
+                f"n={n}, {kind})")
+
+    def _prepare(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+        if X.ndim != 2:
+            raise ValueError(f"expected a 2-D array of vectors, got shape {X.shape}.")
+        if not np.isfinite(X).all():
+            raise ValueError("the vectors contain NaN or infinite values.")
+        scaler = getattr(self, "standardiser_", None)
+        if scaler is not None:
+            X = scaler.transform(X)
+        return np.ascontiguousarray(normalise(X)) if self.metric == "cosine" else X
+
+    @property
+    def search_info(self) -> dict[str, object]:
+        """How neighbours are found: ``search`` (exact / approximate), its parameters and measured ``recall_at_10``."""
+        if not hasattr(self, "_search"):
+            raise ValueError("the index is not fitted; call fit(X) first.")
+        info: dict[str, object] = {"search": "exact", "rows": self.n_, "recall_at_10": 1.0,
+                                   "standardised": self.standardiser_ is not None}
+        if self.standardiser_ is not None:
+            info["dropped_constant_columns"] = self.standardiser_.n_dropped
+        if self.approximate_ is not None:
+            info.update(search="approximate", **self.approximate_.to_dict())
+        return info
+
+    def fit(self, X: np.ndarray) -> KnnIndex:
+        """Index the rows of ``X`` (shape ``(n, d)``); returns ``self``."""
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}.")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}.")
+        self.standardiser_: Standardiser | None = None
+        self.approximate_: Approximate | None = None
+        raw = np.asarray(X, dtype=np.float32)
+        if raw.ndim == 2 and len(raw) and self.standardise and np.isfinite(raw).all():
+            self.standardiser_ = Standardiser().fit(raw)
+        X = self._prepare(raw)
+        if len(X) == 0:
+            raise ValueError("cannot index an empty embedding.")
+        self.n_, self.dim_ = len(X), raw.shape[1]
+        self._data = X
+        if self._wants_approximate():
+            self._fit_approximate(X)
+        else:
+            self._search = tie_broken(BACKENDS[self.backend](X, self.metric), X, self.metric)
+        return self
+
+    def _wants_approximate(self) -> bool:
+        threshold = self.approximate_above if self.approximate_above is not None else approximate_threshold()
+        if self.n_ < max(threshold, MIN_APPROX_ROWS) or self.backend == "sklearn":
+            return False
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            log.warning("faiss is not installed: %d rows are searched exactly", self.n_)
+            return False
+        return True
+
+    def _fit_approximate(self, X: np.ndarray) -> None:
+        start = time.perf_counter()
+        index, search = build_ivf(X, self.metric, seed=self.seed)
+        self._search = tie_broken(search, X, self.metric, max_fetch=MAX_APPROX_FETCH)
+        recall, n_queries, curve = tune_nprobe(index, self.query_rows, X, self.metric, unit=tie_unit(X, self.metric),
+                                               seed=self.seed, target=self.target_recall)
+        self.approximate_ = Approximate(method="faiss IVF-Flat", params={"nlist": int(index.nlist),
+                                        "nprobe": int(index.nprobe)}, recall_at_10=recall, n_queries=n_queries,
+                                        seconds=time.perf_counter() - start, curve=curve)
+        self._faiss_index = index
+
+    def _check(self, k: int) -> None:
+        if not hasattr(self, "_search"):
+            raise ValueError("the index is not fitted; call fit(X) first.")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+
+    def query(self, Q: np.ndarray | None = None, k: int = 10, *,
+              progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and indices of the ``k`` nearest indexed rows, nearest first.
+
+        Args:
+            Q: Query vectors ``(m, d)``; ``None`` queries every indexed row against the others,
+                leaving each row out of its own neighbour list.
+            k: Neighbours per query, capped at the number available.
+            progress: ``progress(done, total)`` while every indexed row is queried.
+
+        Returns:
+            ``(distances, indices)``, both of shape ``(m, k)``.
+        """
+        self._check(k)
+        if Q is not None:
+            shape = np.shape(Q)
+            if len(shape) == 2 and shape[1] != self.dim_:
+                raise ValueError(f"queries have {shape[1]} dimensions, the index has {self.dim_}.")
+            return self._search(self._prepare(Q), min(k, self.n_))
+        return self.query_rows(np.arange(self.n_), k, progress=progress)
+
+    def query_rows(self, rows: Sequence[int] | np.ndarray, k: int = 10, *, chunk: int = 4096,
+                   progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbours of indexed rows (by position), each row left out of its own list.
+
+        ``progress(done, total)`` is called after each chunk of ``chunk`` rows.
+        """
+        self._check(k)
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) and not (0 <= rows.min() and rows.max() < self.n_):
+            raise ValueError(f"row positions must lie in 0..{self.n_ - 1}.")
+        k = min(k, self.n_ - 1)
+        if k < 1:
+            raise ValueError("a single indexed row has no neighbours other than itself.")
+        dists, idxs = [], []
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            d, i = self._search(self._data[part], k + 1)
+            # Drop each row itself; if duplicates pushed it out of the list, drop the farthest.
+            is_self = i == part[:, None]
+            drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+            keep = np.ones_like(i, dtype=bool)
+            keep[np.arange(len(part)), drop] = False
+            dists.append(d[keep].reshape(len(part), k))
+            idxs.append(i[keep].reshape(len(part), k))
+            if progress is not None:
+                progress(min(start + chunk, len(rows)), len(rows))
+        if not dists:
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+        return np.concatenate(dists), np.concatenate(idxs)
+
+
