@@ -208,6 +208,9 @@ def _report(ref: DatasetRef, name: str, key: str, k: int, metric: str, prop: str
     return out
 
 
+MAX_REPORT_QUERIES = retrieval.MAX_REPORT_QUERIES
+
+
 def caption() -> str:
     """What the page searches and how: full embedding, exact or measured-approximate, standardised descriptors."""
     return ("Nearest neighbours in the encoder's full embedding space (never in a 2-D map): exact, or above "

@@ -89,7 +89,10 @@ st.subheader(f"Precision@{k} by label, every sidebar encoder")
 prop = state.current_property()
 numeric = prop if prop in ds.property_names("numeric") else None
 st.caption(f"Share of each crystal's {k} nearest neighbours (itself excluded, {metric} distance) with its label, "
-           "averaged over the dataset; the last row is what random neighbours would score. "
+           + ("averaged over the dataset" if len(ds) <= rv.MAX_REPORT_QUERIES else
+              f"averaged over {rv.MAX_REPORT_QUERIES:,} query crystals drawn at random (seed 0) from all {len(ds):,}, "
+              "each searched against the whole dataset")
+           + "; the last row is what random neighbours would score. "
            + (f"Spread ratio: the mean gap in {numeric} to the neighbours over that between random pairs "
               "(well below 1: neighbours share it)." if numeric else "Pick a numeric sidebar property for its spread ratio."))
 usable, failed = rv.require(ref, names, where="retrieval.all")

@@ -204,3 +204,44 @@ def test_query_property_spread_against_the_dataset():
     assert row["dataset_std"] == pytest.approx(pd.Series(y).std())
     assert row["std_ratio"] == pytest.approx(row["neighbour_std"] / row["dataset_std"])
     assert np.isnan(query_property_spread(ds, [1, 3]).loc[0, "query"])
+
+
+
+def test_report_over_sampled_queries_scores_only_those_rows():
+    import pandas as pd
+
+    from crystalrep.analysis.retrieval import KnnIndex
+    from crystalrep.analysis.retrieval.precision import (
+        report_from_neighbours,
+        spread_from_neighbours,
+    )
+
+    X, labels = blobs()
+    table = pd.DataFrame({"prototype": labels.astype(str)})
+    _, idx = KnnIndex(metric="euclidean").fit(X).query(k=5)
+    rows = np.array([0, 7, 60, 121, 199])
+    part = report_from_neighbours(idx[rows], table, queries=rows).set_index("label")
+    hits = (labels[idx[rows]] == labels[rows, None]).mean()
+    assert part.loc["prototype", "precision"] == pytest.approx(hits)
+    whole = report_from_neighbours(idx, table).set_index("label")
+    assert part.loc["prototype", "chance"] == pytest.approx(whole.loc["prototype", "chance"])  # chance: the dataset's
+    y = X[:, 0].astype(np.float64)
+    gaps = np.abs(y[idx[rows]] - y[rows, None]).mean()
+    assert spread_from_neighbours(idx[rows], y, rows)["neighbour_mad"] == pytest.approx(gaps)
+    with pytest.raises(ValueError, match="query rows"):
+        report_from_neighbours(idx[rows], table)
+
+
+def test_dataset_report_samples_queries_above_the_cap_and_says_so(proto_dataset, tmp_path):
+    from crystalrep.analysis.retrieval import dataset_report
+    from crystalrep.store import Store
+
+    store = Store(tmp_path / "store")
+    n = len(proto_dataset)
+    full, _ = dataset_report(proto_dataset, "magpie", k=3, store=store, max_queries=None)
+    assert full.attrs["queries"] == {"n": n, "of": n, "seed": None}
+    sampled, spread = dataset_report(proto_dataset, "magpie", k=3, store=store, max_queries=4, seed=1,
+                                     prop="volume_per_atom")
+    assert sampled.attrs["queries"] == {"n": 4, "of": n, "seed": 1} and spread is not None
+    again, _ = dataset_report(proto_dataset, "magpie", k=3, store=store, max_queries=4, seed=1)
+    assert again.equals(sampled)  # seeded: the same rows every time

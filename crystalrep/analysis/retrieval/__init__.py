@@ -27,6 +27,7 @@ from crystalrep.analysis.retrieval.backends import BACKENDS, METRICS, TIE_RESOLU
 from crystalrep.analysis.retrieval.features import STANDARDISED_NOTE, Standardiser, is_descriptor
 from crystalrep.analysis.retrieval.index import KnnIndex
 from crystalrep.analysis.retrieval.neighbours import (
+    MAX_REPORT_QUERIES,
     dataset_index,
     dataset_report,
     neighbour_table,
@@ -46,7 +47,7 @@ from crystalrep.analysis.retrieval.precision import (
 
 __all__ = [
     "APPROX_ENV", "BACKENDS", "DEFAULT_APPROX_ABOVE", "LABEL_COLUMNS", "METRICS", "STANDARDISED_NOTE", "TIE_RESOLUTION",
-    "KnnIndex", "Standardiser", "approximate_threshold", "dataset_index", "dataset_report", "is_descriptor",
+    "MAX_REPORT_QUERIES", "KnnIndex", "Standardiser", "approximate_threshold", "dataset_index", "dataset_report", "is_descriptor",
     "mean_pair_gap", "neighbour_property_spread", "neighbour_table", "neighbours_of", "neighbours_of_row",
     "precision_at_k", "query_property_spread", "read_query", "retrieval_report", "search_info",
 ]

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from crystalrep.encoders.base import Encoder
     from crystalrep.store import Store
 
+MAX_REPORT_QUERIES = 5000  # query rows behind a dataset-wide P@k; more rows are sampled down to this
+
 __all__ = ["dataset_index", "dataset_report", "neighbour_table", "neighbours_of", "neighbours_of_row",
            "query_property_spread", "read_query", "search_info"]
 
@@ -185,12 +187,16 @@ def neighbours_of_row(row: int, dataset: Dataset, encoder: str | Encoder, *, k: 
 
 
 def dataset_report(dataset: Dataset, encoder: str | Encoder, *, k: int = 10, metric: str = "cosine",
-                   prop: str | None = None, store: Store | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict[str, float] | None]:
-    """Precision@k per label column and the spread of ``prop``, from one search of every row.
+                   prop: str | None = None, store: Store | None = None, max_queries: int | None = MAX_REPORT_QUERIES,
+                   seed: int = 0, progress: Callable[[int, int], None] | None = None,
+                   ) -> tuple[pd.DataFrame, dict[str, float] | None]:
+    """Precision@k per label column and the spread of ``prop``, from one search per query row.
 
     Uses the same index as the neighbour searches (standardised descriptors; approximate above
-    the threshold), so one pass over a big set serves every label.
+    the threshold), so one pass over a big set serves every label. Above ``max_queries`` rows a
+    seeded sample of ``max_queries`` crystals is queried against the whole index (the standard
+    error of a precision over 5,000 queries is below 0.007), so the report costs the same at 50k
+    and at 1M rows; ``attrs["queries"]`` says how many rows were queried, of how many, and the seed.
 
     Returns:
         ``(report, spread)``: :func:`~crystalrep.analysis.retrieval.precision.retrieval_report`'s
@@ -199,10 +205,19 @@ def dataset_report(dataset: Dataset, encoder: str | Encoder, *, k: int = 10, met
         without ``prop``).
     """
     index = dataset_index(dataset, encoder, metric=metric, store=store)
-    _, idx = index.query(k=k, progress=progress)
-    report = report_from_neighbours(idx, dataset.table)
+    n = len(dataset)
+    queries: np.ndarray | None = None
+    if max_queries is not None and n > max_queries:
+        queries = np.sort(np.random.default_rng(seed).choice(n, size=max_queries, replace=False))
+        _, idx = index.query_rows(queries, k=k, progress=progress)
+    else:
+        _, idx = index.query(k=k, progress=progress)
+    report = report_from_neighbours(idx, dataset.table, queries=queries)
     report.attrs["search"] = index.search_info
-    spread = None if prop is None else spread_from_neighbours(idx, dataset.table[prop].to_numpy(dtype=np.float64))
+    report.attrs["queries"] = {"n": n if queries is None else len(queries), "of": n,
+                               "seed": None if queries is None else seed}
+    spread = None if prop is None else spread_from_neighbours(
+        idx, dataset.table[prop].to_numpy(dtype=np.float64), queries)
     return report, spread
 
 

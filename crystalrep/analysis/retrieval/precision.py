@@ -28,12 +28,17 @@ def _codes(labels: Sequence[Any] | np.ndarray) -> np.ndarray:
     return codes
 
 
-def _precision(idx: np.ndarray, codes: np.ndarray) -> tuple[float, float]:
-    """(precision of neighbour lists, chance level for random neighbours) over labelled queries."""
+def _precision(idx: np.ndarray, codes: np.ndarray, queries: np.ndarray | None = None) -> tuple[float, float]:
+    """(precision of neighbour lists, chance level for random neighbours) over labelled queries.
+
+    ``idx[i]`` is the neighbour list of row ``queries[i]`` (of row ``i`` when ``queries`` is None).
+    """
+    query_codes = codes if queries is None else codes[queries]
+    scored = query_codes >= 0
     valid = codes >= 0
-    if not valid.any():
+    if not scored.any():
         return float("nan"), float("nan")
-    hits = (codes[idx[valid]] == codes[valid, None]).mean(axis=1)
+    hits = (codes[idx[scored]] == query_codes[scored, None]).mean(axis=1)
     counts = np.bincount(codes[valid])
     chance = float((counts * (counts - 1)).sum() / (valid.sum() * max(len(codes) - 1, 1)))
     return float(hits.mean()), chance
@@ -64,14 +69,18 @@ def precision_at_k(X: np.ndarray, labels: Sequence[Any] | np.ndarray, k: int = 1
 
 
 def report_from_neighbours(idx: np.ndarray, table: pd.DataFrame, *,
-                           labels: Sequence[str] = LABEL_COLUMNS) -> pd.DataFrame:
-    """:func:`retrieval_report` from neighbour lists ``idx`` (``(n, k)`` row positions, each row's own list)."""
-    if len(idx) != len(table):
-        raise ValueError(f"{len(idx)} neighbour lists for {len(table)} table rows.")
+                           labels: Sequence[str] = LABEL_COLUMNS, queries: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`retrieval_report` from neighbour lists ``idx`` (``(m, k)`` row positions).
+
+    ``idx[i]`` belongs to row ``queries[i]``; without ``queries`` every row is a query, in order.
+    """
+    expected = len(table) if queries is None else len(queries)
+    if len(idx) != expected:
+        raise ValueError(f"{len(idx)} neighbour lists for {expected} query rows.")
     rows = []
     for col in labels:
         if col in table.columns:
-            precision, chance = _precision(idx, _codes(table[col].to_numpy()))
+            precision, chance = _precision(idx, _codes(table[col].to_numpy()), queries)
             rows.append({"label": col, "k": idx.shape[1], "precision": precision, "chance": chance})
     return pd.DataFrame(rows, columns=["label", "k", "precision", "chance"])
 
@@ -102,12 +111,13 @@ def mean_pair_gap(values: np.ndarray) -> float:
     return float((v * (2 * np.arange(n) - n + 1)).sum() / (n * (n - 1) / 2))
 
 
-def spread_from_neighbours(idx: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """:func:`neighbour_property_spread` from neighbour lists ``idx`` (``(n, k)`` row positions)."""
+def spread_from_neighbours(idx: np.ndarray, y: np.ndarray, queries: np.ndarray | None = None) -> dict[str, float]:
+    """:func:`neighbour_property_spread` from neighbour lists ``idx`` (``(m, k)`` row positions of rows ``queries``)."""
     y = np.asarray(y, dtype=np.float64)
-    if len(y) != len(idx):
-        raise ValueError(f"{len(y)} values for {len(idx)} neighbour lists.")
-    gaps = np.abs(y[idx] - y[:, None])
+    expected = len(y) if queries is None else len(queries)
+    if len(idx) != expected:
+        raise ValueError(f"{len(idx)} neighbour lists for {expected} query rows.")
+    gaps = np.abs(y[idx] - (y if queries is None else y[queries])[:, None])
     ok = np.isfinite(gaps)
     count = ok.sum(axis=1)
     scored = count > 0  # a query with a NaN value has no finite gaps, so it drops out here
