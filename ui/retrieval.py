@@ -145,6 +145,41 @@ def labels(ref: DatasetRef) -> list[str]:
     return plots_structures.crystal_labels(dataset(ref).table)
 
 
+PICKER_ROWS = 2000  # above this the query picker is a search (a 200k-option list would ship every label)
+PICKER_MATCHES = 50
+ROW_SEARCH = "retrieval.row_search"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def label_matches(ref: DatasetRef, text: str) -> list[int]:
+    """Rows whose picker label contains ``text`` (case-insensitive), at most :data:`PICKER_MATCHES`."""
+    needle = text.strip().lower()
+    if not needle:
+        return []
+    out: list[int] = []
+    for i, label in enumerate(labels(ref)):
+        if needle in label.lower():
+            out.append(i)
+            if len(out) == PICKER_MATCHES:
+                break
+    return out
+
+
+def pick_row(ref: DatasetRef) -> int:
+    """The query crystal: a list on small datasets, a search box plus its first matches on big ones."""
+    names = labels(ref)
+    if len(names) <= PICKER_ROWS:
+        return int(st.selectbox("Crystal (type to search by id, formula or space group)", range(len(names)),
+                                format_func=names.__getitem__, key=ROW))
+    text = st.text_input(f"Find the query crystal among {len(names):,} (id, formula or space group)", key=ROW_SEARCH)
+    current = int(st.session_state.get(ROW, 0) or 0)
+    options = [current, *(i for i in label_matches(ref, text) if i != current)]
+    if text.strip() and len(options) == 1:
+        st.caption(f"No crystal matches {text.strip()!r}.")
+    return int(st.selectbox(f"Crystal (first {PICKER_MATCHES} matches)", options, format_func=names.__getitem__,
+                            key=ROW))
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def _row_search(ref: DatasetRef, name: str, key: str, row: int, k: int, metric: str) -> pd.DataFrame:
     return retrieval.neighbours_of_row(row, dataset(ref), embeddings.encoder(name), k=k, metric=metric)

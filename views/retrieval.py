@@ -28,8 +28,7 @@ labels = rv.labels(ref)
 if failed:
     st.error(failed[name].removesuffix(".") + "; choose another encoder above.")
 elif source == rv.FROM_DATASET:
-    query_row = st.selectbox("Crystal (type to search by id, formula or space group)", range(len(ds)),
-                             format_func=labels.__getitem__, key=rv.ROW)
+    query_row = rv.pick_row(ref)
     table = rv.row_neighbours(ref, name, query_row, k, metric)
 else:
     upload = st.file_uploader(f"Structure file — {rv.UPLOAD_HELP}", key=rv.UPLOAD)

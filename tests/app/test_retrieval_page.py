@@ -204,3 +204,21 @@ def test_descriptors_are_standardised_and_an_approximate_search_shows_its_recall
     assert len(_neighbours(at)) == 10
     side = next(df.value for df in at.dataframe if "search recall@10" in df.value.columns)
     assert side.loc["magpie", "search recall@10"] == pytest.approx(float(found[1]), abs=1e-3)
+
+
+def test_big_dataset_picker_is_a_search_not_a_full_list(small: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui import retrieval as rv
+
+    monkeypatch.setattr(rv, "PICKER_ROWS", 10)  # 'small' has 48 rows: the page must switch to a search
+    at = _page()
+    assert not at.exception, [e.message for e in at.exception]
+    picker = at.selectbox(key=rv.ROW)
+    assert list(picker.options) == [picker.options[0]]  # before any search: only the current query
+    formula = small.table["formula"].iloc[7]
+    at.text_input(key=rv.ROW_SEARCH).input(formula).run()
+    picker = at.selectbox(key=rv.ROW)
+    expected = [i for i, label in enumerate(rv.labels(rv.state.current_dataset_ref()) if hasattr(rv, "state") else [])
+                if formula.lower() in label.lower()]
+    assert 2 <= len(picker.options) <= rv.PICKER_MATCHES
+    assert all(formula.lower() in option.lower() for option in picker.options[1:])
+    assert expected == [] or len(picker.options) - 1 <= len(expected)
