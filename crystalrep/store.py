@@ -8,6 +8,11 @@ the reader needs, is treated as missing, so the caller recomputes it instead of 
 An artifact is written whole into a hidden folder beside its place and renamed into it in one
 step, so a reader (or a process killed mid-write) never sees half of one; when two processes
 write the same key, the first complete one stays.
+
+:meth:`Store.memo_json` and :meth:`Store.memo_array` are the one way to cache a computation:
+read the verified artifact if it is there and parses (and the caller accepts it), else compute,
+store and return. Anything else (missing, damaged, unparsable, rejected) is recomputed, never
+misread.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+RESULT = "result.json"  # the file of a :meth:`Store.memo_json` artifact
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 STALE_TEMP_S = 3600.0  # a hidden temp folder this old belongs to a writer that died
@@ -263,6 +269,52 @@ class Store:
             log.warning("artifact %s/%s: its meta.json is not an object; rebuilding", kind, key)
             return None
         return array, meta
+
+    def memo_json(self, kind: str, key: str | Mapping[str, Any], compute: Callable[[], Any], *,
+                  accept: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
+        """The JSON value stored under ``(kind, key)``, or ``compute()``'s, stored there first.
+
+        Args:
+            kind: Artifact kind.
+            key: Artifact key, or the inputs that make the result (hashed with :func:`content_key`).
+            compute: Makes the value (JSON-serialisable; NaN and numpy scalars allowed).
+            accept: Checks a stored value; a rejected one is recomputed and replaced.
+
+        Returns:
+            ``(value, from_cache)``.
+        """
+        key = key if isinstance(key, str) else content_key(dict(key))
+        files = self.load_files(kind, key, required=(RESULT,))
+        stale = files is not None
+        if files is not None:
+            try:
+                value = json.loads(files[RESULT])
+            except (ValueError, RecursionError) as exc:
+                log.warning("artifact %s/%s cannot be parsed (%s); rebuilding", kind, key, exc)
+            else:
+                if accept is None or accept(value):
+                    return value, True
+        value = compute()
+        blob = json.dumps(value, sort_keys=True, default=_plain, allow_nan=True).encode()
+        self.save_files(kind, key, {RESULT: blob}, replace=stale)
+        return json.loads(blob), False
+
+    def memo_array(self, kind: str, key: str | Mapping[str, Any],
+                   compute: Callable[[], tuple[np.ndarray, dict[str, Any]]], *,
+                   accept: Callable[[np.ndarray, dict[str, Any]], bool] | None = None,
+                   ) -> tuple[np.ndarray, dict[str, Any], bool]:
+        """Like :meth:`memo_json` for an array and its metadata (:meth:`save_array`'s layout).
+
+        Returns:
+            ``(array, meta, from_cache)``.
+        """
+        key = key if isinstance(key, str) else content_key(dict(key))
+        hit = self.load_array(kind, key)
+        if hit is not None and (accept is None or accept(*hit)):
+            return hit[0], hit[1], True
+        array, meta = compute()
+        self.save_array(kind, key, array, meta, replace=hit is not None)
+        return array, meta, False
 
     def keys(self, kind: str) -> list[str]:
         """Keys of the artifacts of one kind (verified or not; hidden temp folders and symlinks excluded)."""

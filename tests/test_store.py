@@ -111,3 +111,57 @@ def test_hidden_temp_folders_are_not_keys_and_stale_ones_are_removed(tmp_path):
     store.save_array("embeddings", "k", np.ones(2, np.float32), {})
     assert sorted(p.name for p in (tmp_path / "embeddings").iterdir()) == ["k"]
 
+
+
+class _Counter:
+    """A computation that counts its calls."""
+
+    def __init__(self, value):
+        self.value, self.calls = value, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+def test_memo_json_computes_once_then_reads(tmp_path):
+    store = Store(tmp_path)
+    compute = _Counter({"r2": np.float64(0.5), "folds": (1, 2), "missing": float("nan")})
+    first, hit = store.memo_json("lecture", {"what": "probe", "seed": 0}, compute)
+    assert not hit and compute.calls == 1
+    assert first["r2"] == 0.5 and first["folds"] == [1, 2]  # the stored form, on a miss too
+    again, hit = store.memo_json("lecture", {"seed": 0, "what": "probe"}, compute)  # same inputs, any order
+    assert hit and compute.calls == 1 and again["folds"] == [1, 2] and np.isnan(again["missing"])
+    assert store.keys("lecture") == [content_key({"what": "probe", "seed": 0})]
+    assert store.memo_json("lecture", content_key({"what": "probe", "seed": 0}), compute)[1]  # a key string too
+
+
+@pytest.mark.parametrize("damage", ["edit", "unparsable", "rejected"])
+def test_memo_json_recomputes_what_it_cannot_trust(tmp_path, damage):
+    store = Store(tmp_path)
+    compute = _Counter({"n": 3})
+    store.memo_json("lecture", "k", compute)
+    folder = store.path("lecture", "k")
+    if damage == "edit":  # the manifest no longer matches
+        (folder / "result.json").write_text('{"n": 4}')
+    elif damage == "unparsable":  # verified, but not JSON: replaced, not served
+        store.save_files("lecture", "k", {"result.json": b"{not json"}, replace=True)
+    accept = (lambda v: v.get("n") == 2) if damage == "rejected" else None
+    compute.value = {"n": 2}
+    value, hit = store.memo_json("lecture", "k", compute, accept=accept)
+    assert not hit and value == {"n": 2} and compute.calls == 2
+    assert store.memo_json("lecture", "k", compute, accept=accept) == ({"n": 2}, True)
+
+
+def test_memo_array_layout_accept_and_replace(tmp_path):
+    store = Store(tmp_path)
+    compute = _Counter((np.ones((4, 2), np.float32), {"n": 4}))
+    array, meta, hit = store.memo_array("projections", "k", compute)
+    assert not hit and meta == {"n": 4} and compute.calls == 1
+    np.testing.assert_array_equal(store.load_array("projections", "k")[0], array)  # save_array's layout
+    _, _, hit = store.memo_array("projections", "k", compute, accept=lambda a, m: a.shape == (4, 2))
+    assert hit and compute.calls == 1
+    compute.value = (np.zeros((5, 2), np.float32), {"n": 5})
+    array, meta, hit = store.memo_array("projections", "k", compute, accept=lambda a, m: a.shape == (5, 2))
+    assert not hit and array.shape == (5, 2) and compute.calls == 2
+    assert store.load_array("projections", "k")[1] == {"n": 5}  # the rejected artifact was replaced

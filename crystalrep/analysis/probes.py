@@ -1,18 +1,9 @@
-"""Linear probes on frozen embeddings: standardise + ridge, penalty chosen by inner CV.
+"""Probe a property with several encoders on the same folds, each result cached in the store.
 
-The encoder is frozen, so embeddings are plain inputs. Within each outer fold the scaler and
-the ridge penalty (``RidgeCV``'s efficient leave-one-out CV over ``alphas``) are fitted on the
-training side only; the test rows are touched once, to score. Rows whose target is NaN are
-dropped. ``compare`` and ``learning_curve`` run every encoder on the same folds and cache each
-result in the store (kind ``"probes"``), so the dashboard can show them instantly.
-
-A learning curve trains on N labelled rows of each training fold, but the scaler sees the whole
-training fold: N counts labels, not crystals, and a column's spread measured on 50 rows can be
-absurdly small. Magpie's "minimum ground-state magnetic moment" is 0 for 98.5% of the default
-set, 2e-5..3e-4 μB for Sc, Ti and Mn and 0.3..2.1 μB for Pu, Ni, Co and Fe; a 200-row sample
-holding only the tiny values has std 3e-5, so bcc-Ni in the test fold became z ≈ 19,000 and a
-prediction of −4,658 eV/atom (grouped learning curve, R² −8996.57 at N = 200). Over the whole
-training fold the std is 0.12.
+``compare`` and ``learning_curve`` run every encoder on the same outer folds; each (embedding,
+target, folds) result is one artifact of kind ``"probes"`` (:func:`probe_cached`), shared with the
+lecture's probe grid, so the dashboard and the lecture read one cache. The fit itself is
+:func:`crystalrep.analysis.linear_probe.probe` (re-exported here).
 """
 
 from __future__ import annotations
@@ -20,145 +11,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crystalrep.analysis.splits import Fold, labelled_folds, subsample
+from crystalrep.analysis.linear_probe import DEFAULT_ALPHAS, MIN_VARIANCE, ProbeResult, probe
+from crystalrep.analysis.splits import labelled_folds, subsample
 from crystalrep.store import Store, content_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_ALPHAS", "ProbeResult", "compare", "learning_curve", "probe"]
+__all__ = ["DEFAULT_ALPHAS", "KIND", "MIN_VARIANCE", "ProbeResult", "compare", "learning_curve", "probe",
+           "probe_cached", "probe_key"]
 
-DEFAULT_ALPHAS = np.logspace(-3, 3, 13)
+KIND = "probes"
 CACHE_VERSION = 3  # 2: near-constant training columns dropped per fold; 3: learning-curve scaler on the whole fold
-# Training-fold variance below this is float noise (a column constant up to rounding); standardising
-# it would blow a test row up by ~1e7 and the ridge with it (seen: Magpie on perov_5, R² −5e5).
-MIN_VARIANCE = 1e-10
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """Scores of one probe over the outer folds (means and population std over folds).
-
-    Attributes:
-        r2_mean: Mean test R².
-        r2_std: Standard deviation of test R² over folds (0 for a single fold).
-        mae_mean: Mean test mean absolute error, in the property's unit.
-        mae_std: Standard deviation of the MAE over folds.
-        n: Labelled rows used (train ∪ test over all folds).
-        n_train: Mean number of training rows per fold.
-        r2_folds: R² per fold.
-        mae_folds: MAE per fold.
-        alphas: Ridge penalty chosen by inner CV in each fold.
-        n_test_folds: Test rows per fold.
-    """
-
-    r2_mean: float
-    r2_std: float
-    mae_mean: float
-    mae_std: float
-    n: int
-    n_train: float
-    r2_folds: tuple[float, ...]
-    mae_folds: tuple[float, ...]
-    alphas: tuple[float, ...]
-    n_test_folds: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-typed dictionary (lists instead of tuples), ready for JSON."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-
-def probe(
-    X: np.ndarray,
-    y: np.ndarray,
-    folds: Sequence[Fold],
-    *,
-    alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS,
-    scale_rows: Sequence[np.ndarray] | None = None,
-) -> ProbeResult:
-    """Fit StandardScaler + RidgeCV on each training fold and score it on the test fold.
-
-    Columns that are constant (up to float noise) where the scaler is fitted are dropped. Test rows are
-    not clipped: per-column clipping breaks the cancellations between correlated columns that the
-    ridge relies on (it turned SOAP's grouped perov_5 R² from 0.47 into -0.14), so a fold where the
-    head extrapolates badly shows up as a large std instead.
-
-    Args:
-        X: Embeddings, shape ``(n, d)``; must be finite.
-        y: Targets, shape ``(n,)``; NaN targets are dropped from train and test.
-        folds: ``(train_idx, test_idx)`` pairs of positions into ``X``.
-        alphas: Ridge penalties searched by the inner (leave-one-out) CV.
-        scale_rows: Per fold, the rows the scaler is fitted on (default: the fold's training
-            rows). A learning curve passes the whole training fold, so that a subsample of N
-            labels does not set each column's spread (see the module docstring); they must not
-            overlap the fold's test rows.
-
-    Returns:
-        The fold scores and their summary.
-
-    Raises:
-        ValueError: Shape mismatch, non-finite embeddings, no folds, a fold with fewer than 2
-            labelled training rows or no labelled test rows, or scale rows that are not one
-            test-free set per fold.
-    """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.metrics import mean_absolute_error, r2_score
-    from sklearn.preprocessing import StandardScaler
-
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    if X.ndim != 2 or len(X) != len(y):
-        raise ValueError(f"X must be (n, d) with one row per target; got {X.shape} for {len(y)} targets.")
-    if not np.isfinite(X).all():
-        raise ValueError("the embedding contains NaN or infinite values.")
-    if len(folds) == 0:
-        raise ValueError("a probe needs at least one fold.")
-    if scale_rows is not None and len(scale_rows) != len(folds):
-        raise ValueError(f"scale_rows needs one row set per fold: {len(scale_rows)} for {len(folds)} folds.")
-    labelled = np.isfinite(y)
-    r2s, maes, chosen, n_train, n_test, used = [], [], [], [], [], set()
-    for k, (train, test) in enumerate(folds):
-        train = np.asarray(train)[labelled[train]]
-        test = np.asarray(test)[labelled[test]]
-        if len(train) < 2 or len(test) == 0:
-            raise ValueError(f"fold {k} has {len(train)} labelled training and {len(test)} test rows.")
-        fit_rows = train if scale_rows is None else np.union1d(train, np.asarray(scale_rows[k], dtype=np.int64))
-        if np.intersect1d(fit_rows, test).size:
-            raise ValueError(f"fold {k}: the scaler's rows overlap its test rows.")
-        scaler = StandardScaler().fit(X[fit_rows])
-        keep = scaler.var_ > MIN_VARIANCE
-        model = RidgeCV(alphas=np.asarray(alphas, dtype=float))
-        if keep.any():
-            model.fit(scaler.transform(X[train])[:, keep], y[train])
-            pred = model.predict(scaler.transform(X[test])[:, keep])
-            chosen.append(float(model.alpha_))
-        else:  # a constant embedding carries no information: predict the training mean
-            pred = np.full(len(test), y[train].mean())
-            chosen.append(float("nan"))
-        r2s.append(float(r2_score(y[test], pred)) if len(test) > 1 else float("nan"))
-        maes.append(float(mean_absolute_error(y[test], pred)))
-        n_train.append(len(train))
-        n_test.append(len(test))
-        used.update(train.tolist())
-        used.update(test.tolist())
-    return ProbeResult(
-        r2_mean=float(np.mean(r2s)),
-        r2_std=float(np.std(r2s)),
-        mae_mean=float(np.mean(maes)),
-        mae_std=float(np.std(maes)),
-        n=len(used),
-        n_train=float(np.mean(n_train)),
-        r2_folds=tuple(r2s),
-        mae_folds=tuple(maes),
-        alphas=tuple(chosen),
-        n_test_folds=tuple(n_test),
-    )
+_FIELDS = tuple(ProbeResult.__dataclass_fields__)
 
 
 def _resolve(dataset: Any) -> Any:
@@ -178,23 +48,45 @@ def _target(dataset: Any, prop: str) -> np.ndarray:
     return pd.to_numeric(dataset.table[prop], errors="coerce").to_numpy(dtype=np.float64)
 
 
-def _from_cache(store: Store, key: str) -> ProbeResult | None:
-    hit = store.load_array("probes", key)
-    if hit is None:
-        return None
-    fields = dict(hit[1]["result"])  # ProbeResult.to_dict(): JSON lists stand for the tuples
-    return ProbeResult(
-        r2_mean=fields["r2_mean"],
-        r2_std=fields["r2_std"],
-        mae_mean=fields["mae_mean"],
-        mae_std=fields["mae_std"],
-        n=fields["n"],
-        n_train=fields["n_train"],
-        r2_folds=tuple(fields["r2_folds"]),
-        mae_folds=tuple(fields["mae_folds"]),
-        alphas=tuple(fields["alphas"]),
-        n_test_folds=tuple(fields["n_test_folds"]),
-    )
+def probe_key(embedding_key: str, property: str, y: np.ndarray, *, split: str, seed: int = 0, n_splits: int = 5,
+              element: str | None = None, n_labels: int | None = None,
+              alphas: Sequence[float] | np.ndarray = DEFAULT_ALPHAS) -> str:
+    """Store key of one probe: the embedding, the target's values, the folds and the penalties."""
+    y_hash = hashlib.sha256(np.ascontiguousarray(np.asarray(y, dtype=np.float64)).tobytes()).hexdigest()
+    return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "property": property, "y": y_hash,
+                        "split": split, "seed": seed, "n_splits": n_splits, "element": element,
+                        "n_labels": n_labels, "alphas": [float(a) for a in alphas]})
+
+
+def _readable(meta: Mapping[str, Any]) -> bool:
+    result = meta.get("result")
+    return isinstance(result, dict) and all(f in result for f in _FIELDS)
+
+
+def probe_cached(key: str, run: Callable[[], ProbeResult], *, about: Mapping[str, Any] | None = None,
+                 store: Store | None = None) -> tuple[ProbeResult, bool]:
+    """The probe stored under ``key`` (from :func:`probe_key`), or ``run()``'s result, stored first.
+
+    Args:
+        key: The probe's store key.
+        run: Computes the probe (called only on a miss).
+        about: Plain values recorded beside the result (encoder, embedding key, property, split,
+            ...); the checklist reads them.
+        store: Artifact store (default ``$CRYSTALREP_HOME``).
+
+    Returns:
+        ``(result, from_cache)``.
+    """
+    store = store if store is not None else Store()
+
+    def compute() -> tuple[np.ndarray, dict[str, Any]]:
+        result = run()
+        return np.asarray(result.r2_folds, dtype=np.float64), {**(about or {}), "result": result.to_dict()}
+
+    _, meta, hit = store.memo_array(KIND, key, compute, accept=lambda _a, m: _readable(m))
+    fields = meta["result"]  # ProbeResult.to_dict(): JSON lists stand for the tuples
+    kwargs: dict[str, Any] = {f: tuple(fields[f]) if isinstance(fields[f], list) else fields[f] for f in _FIELDS}
+    return ProbeResult(**kwargs), hit
 
 
 def compare(
@@ -242,22 +134,20 @@ def compare(
     if n_labels is not None:  # N labels train the ridge; the whole training fold sets the columns' scale
         scale_rows = [train for train, _ in fold_list]
         fold_list = subsample(fold_list, n_labels, seed=seed)
-    y_hash = hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()
     rows = []
     for i, name in enumerate(encoders):
         start, encoder = time.perf_counter(), get_encoder(name)
         emb_key = embedding_key(dataset, encoder)  # = f(dataset fingerprint, encoder fingerprint)
-        key = content_key({
-            "v": CACHE_VERSION, "embedding": emb_key, "property": property, "y": y_hash, "split": split,
-            "seed": seed, "n_splits": n_splits, "element": element, "n_labels": n_labels, "alphas": [float(a) for a in alphas],
-        })
-        result, cached = _from_cache(store, key), True
-        if result is None:
+        key = probe_key(emb_key, property, y, split=split, seed=seed, n_splits=n_splits, element=element,
+                        n_labels=n_labels, alphas=alphas)
+
+        def run(encoder: Any = encoder) -> ProbeResult:
             X, _ = embed_dataset(dataset, encoder, store=store)
-            result, cached = probe(X, y, fold_list, alphas=alphas, scale_rows=scale_rows), False
-            meta = {"encoder": name, "embedding_key": emb_key, "dataset": dataset.name, "property": property,
-                    "split": split, "seed": seed, "n_labels": n_labels, "element": element, "result": result.to_dict()}
-            store.save_array("probes", key, np.asarray(result.r2_folds, dtype=np.float64), meta)
+            return probe(X, y, fold_list, alphas=alphas, scale_rows=scale_rows)
+
+        about = {"encoder": name, "embedding_key": emb_key, "dataset": dataset.name, "property": property,
+                 "split": split, "seed": seed, "n_labels": n_labels, "element": element}
+        result, cached = probe_cached(key, run, about=about, store=store)
         log.info("probe %s/%s %s: R2 %.3f ± %.3f", dataset.name, property, name, result.r2_mean, result.r2_std)
         rows.append({"encoder": name, "property": property, "split": split, "seed": seed,
                      "n_labels": n_labels, **result.to_dict(), "embedding_key": emb_key,

@@ -7,16 +7,16 @@ in the embedding's own units. UMAP/t-SNE see the raw rows. Each method's paramet
 live in the signature of its function in :data:`PROJECTIONS`, so the scaling is a parameter and
 part of the cache key. A projection is addressed by
 ``(embedding key, method, params, seed)`` in the store, so a repeated request is a file read.
+The methods live in :mod:`~crystalrep.analysis.projection_methods`; UMAP's and t-SNE's neighbour
+graph is exact (faiss) up to 50,000 rows and approximate above (``knn="auto"``), and each
+projection records which search ran (``Projection.neighbors``, ``"neighbors"`` in its metadata).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import os
-import sys
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -24,86 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from crystalrep.store import Store, content_key, crystalrep_home
+from crystalrep.analysis.knn_graph import EXACT_KNN_MAX, neighbour_method
+from crystalrep.analysis.projection_methods import CHOICES, LIBRARIES, PROJECTIONS
+from crystalrep.store import Store, content_key
 
-__all__ = ["PROJECTIONS", "Projection", "ProjectionSpec", "cache_key", "defaults", "make_spec", "project",
-           "project_cached", "resolve_params", "run_spec"]
+__all__ = ["EXACT_KNN_MAX", "PROJECTIONS", "Projection", "ProjectionSpec", "cache_key", "defaults", "make_spec",
+           "neighbour_method", "project", "project_cached", "resolve_params", "run_spec"]
 
 log = logging.getLogger(__name__)
 KIND = "projections"
 _RUNTIME = ("seed", "n_jobs")  # keyword arguments of every method that are not parameters
-
-
-def _pca(X: np.ndarray, *, seed: int | None, n_jobs: int, standardize: bool = True) -> np.ndarray:
-    from sklearn.decomposition import PCA
-
-    if standardize:
-        from sklearn.preprocessing import StandardScaler
-
-        X = StandardScaler().fit_transform(X)  # a constant column stays 0 (scale 1), not NaN
-    return PCA(n_components=2, random_state=seed).fit_transform(X)
-
-
-EXACT_KNN_MAX = 50_000  # knn="auto": brute force (O(n²)) up to here, the library's approximate search above
-
-
-def _exact(knn: str, n: int) -> bool:
-    return knn == "exact" or (knn == "auto" and n <= EXACT_KNN_MAX)
-
-
-def _umap(X: np.ndarray, *, seed: int | None, n_jobs: int, n_neighbors: int = 15,
-          min_dist: float = 0.1, metric: str = "euclidean", knn: str = "auto") -> np.ndarray:
-    _persist_numba_cache()
-    import umap
-
-    graph = None
-    # Below 4096 rows umap-learn finds exact neighbours itself. Above, NNDescent costs ~35 s of
-    # numba compilation per fresh process (not cacheable); brute force costs seconds.
-    if _exact(knn, len(X)) and len(X) >= 4096:
-        from sklearn.neighbors import NearestNeighbors
-
-        search = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute", metric=metric, n_jobs=n_jobs)
-        dist, idx = search.fit(X).kneighbors(X)
-        graph = (idx.astype(np.int32), dist.astype(np.float32), None)
-    # seeded umap-learn runs single-threaded anyway (and warns if asked for more)
-    model = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric,
-                      random_state=seed, n_jobs=1 if seed is not None else n_jobs, precomputed_knn=graph or (None,) * 3)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
-        return model.fit_transform(X)
-
-
-def _tsne(X: np.ndarray, *, seed: int | None, n_jobs: int, perplexity: float = 30.0,
-          early_exaggeration_iter: int = 250, n_iter: int = 500, exaggeration: float = 1.0,
-          metric: str = "euclidean", negative_gradient_method: str = "auto", knn: str = "auto",
-          ints_in_interval: int = 1) -> np.ndarray:
-    import openTSNE
-
-    # "auto" is openTSNE's rule: Barnes-Hut below 10,000 rows, FFT from there. FFT's grid cost
-    # does not shrink with n, so below ~10k it is slower (300 rows: 6.5 s vs 1.7 s here).
-    # Exact kNN: 2.4 s vs Annoy's 5.8 s at 20k×64 here. ints_in_interval=2 halves the FFT grid
-    # per axis (20k: 17 s vs 32 s) for a slightly worse KL (+2 %); FIt-SNE's default is 1.
-    tsne = openTSNE.TSNE(n_components=2, perplexity=perplexity, early_exaggeration_iter=early_exaggeration_iter,
-                         n_iter=n_iter, exaggeration=exaggeration, metric=metric, initialization="pca",
-                         negative_gradient_method=negative_gradient_method, ints_in_interval=ints_in_interval,
-                         neighbors="exact" if _exact(knn, len(X)) else "auto", n_jobs=n_jobs, random_state=seed)
-    return np.asarray(tsne.fit(X))
-
-
-PROJECTIONS: dict[str, Callable[..., np.ndarray]] = {"pca": _pca, "umap": _umap, "tsne": _tsne}
-LIBRARIES = {"pca": ("scikit-learn",), "umap": ("umap-learn", "pynndescent", "numba"), "tsne": ("openTSNE",)}
-CHOICES = {"knn": ("auto", "exact", "approx"), "negative_gradient_method": ("auto", "fft", "bh")}
-
-
-def _persist_numba_cache() -> None:
-    """Point numba's on-disk cache at the store, so compiled UMAP code survives the process."""
-    if "NUMBA_CACHE_DIR" in os.environ:
-        return
-    os.environ["NUMBA_CACHE_DIR"] = str(crystalrep_home() / "numba")
-    if "numba" in sys.modules:  # numba reads its config at import; re-read it
-        from numba.core import config
-
-        config.reload_config()
 
 
 def _method(method: str) -> Callable[..., np.ndarray]:
@@ -192,6 +122,9 @@ class Projection:
         seconds: Wall time of the computation (of the original run for a cache hit).
         versions: Versions of the libraries that computed it.
         from_cache: Whether the coordinates were read from the store.
+        neighbors: The neighbour search the map was built on (see
+            :func:`~crystalrep.analysis.knn_graph.neighbour_method`): ``"none"`` for PCA,
+            ``"exact (faiss)"``, ``"approximate (NN-descent)"``, ...
     """
 
     coords: np.ndarray
@@ -201,6 +134,7 @@ class Projection:
     seconds: float
     versions: dict[str, str] = field(default_factory=dict)
     from_cache: bool = False
+    neighbors: str = ""
 
     @property
     def spec(self) -> ProjectionSpec:
@@ -209,7 +143,8 @@ class Projection:
 
     def meta(self) -> dict[str, Any]:
         """JSON-ready record of how the coordinates were made."""
-        return {**self.spec.as_dict(), "seconds": self.seconds, "versions": self.versions, "n": len(self.coords)}
+        return {**self.spec.as_dict(), "seconds": self.seconds, "versions": self.versions, "n": len(self.coords),
+                "neighbors": self.neighbors}
 
 
 def _versions(method: str) -> dict[str, str]:
@@ -241,7 +176,7 @@ def run_spec(X: np.ndarray, spec: ProjectionSpec, *, n_jobs: int = 1) -> Project
     seconds = time.perf_counter() - start
     log.info("%s of %d×%d in %.2f s", spec.method, *X.shape, seconds)
     return Projection(np.asarray(coords, dtype=np.float32), spec.method, dict(spec.params), spec.seed,
-                      seconds, _versions(spec.method))
+                      seconds, _versions(spec.method), neighbors=neighbour_method(spec.method, dict(spec.params), len(X)))
 
 
 def project(X: np.ndarray, *, method: str, params: Mapping[str, Any] | None = None, seed: int | None = 0,
@@ -252,10 +187,11 @@ def project(X: np.ndarray, *, method: str, params: Mapping[str, Any] | None = No
         X: Embedding rows.
         method: ``"pca"``, ``"umap"`` or ``"tsne"`` (keys of :data:`PROJECTIONS`).
         params: Method parameters; missing ones take the defaults of the method's function
-            (see :func:`defaults`). ``knn`` (UMAP, t-SNE) is ``"exact"`` (brute force),
-            ``"approx"`` (NNDescent / Annoy) or ``"auto"`` (exact up to 50,000 rows): exact is
-            more faithful, faster here at these sizes, and spares UMAP ~35 s of uncacheable
-            numba compilation per fresh process.
+            (see :func:`defaults`). ``knn`` (UMAP, t-SNE) is ``"exact"`` (faiss brute force),
+            ``"approx"`` (umap-learn's NN-descent / openTSNE's Annoy) or ``"auto"`` (exact up to
+            50,000 rows, approximate above): exact is more faithful, faster here at these sizes,
+            and spares UMAP ~35 s of uncacheable numba compilation per fresh process. The
+            result's ``neighbors`` says which search ran.
         seed: Random seed; the same seed gives identical coordinates. ``None`` lets UMAP's
             layout use ``n_jobs`` threads (umap-learn runs single-threaded when seeded) at the
             cost of reproducibility. PCA's result does not depend on it.
@@ -281,15 +217,23 @@ def project_cached(X: np.ndarray, embedding_key: str, *, method: str, params: Ma
     """
     spec = make_spec(method, params, seed)
     store = store if store is not None else Store()
-    key = cache_key(embedding_key, spec)
-    hit = store.load_array(KIND, key)
-    if hit is not None and hit[0].shape == (len(X), 2):
-        coords, meta = hit
-        return Projection(coords.astype(np.float32, copy=False), spec.method, dict(spec.params), spec.seed,
-                          float(meta.get("seconds", float("nan"))), meta.get("versions", {}), from_cache=True)
-    if hit is not None:
-        log.warning("cached projection %s has shape %s, expected (%d, 2); recomputing", key, hit[0].shape, len(X))
-    result = run_spec(X, spec, n_jobs=n_jobs)
-    store.save_array(KIND, key, result.coords, {**result.meta(), "embedding_key": embedding_key})
-    return result
+    computed: list[Projection] = []
 
+    def compute() -> tuple[np.ndarray, dict[str, Any]]:
+        computed.append(run_spec(X, spec, n_jobs=n_jobs))
+        return computed[0].coords, {**computed[0].meta(), "embedding_key": embedding_key}
+
+    def fits(coords: np.ndarray, meta: dict[str, Any]) -> bool:
+        if coords.shape == (len(X), 2):
+            return True
+        log.warning("cached projection has shape %s, expected (%d, 2); recomputing", coords.shape, len(X))
+        return False
+
+    coords, meta, hit = store.memo_array(KIND, cache_key(embedding_key, spec), compute, accept=fits)
+    if not hit:
+        return computed[0]
+    neighbors = meta.get("neighbors")  # absent from maps stored before it was recorded: derived from the spec
+    return Projection(coords.astype(np.float32, copy=False), spec.method, dict(spec.params), spec.seed,
+                      float(meta.get("seconds", float("nan"))), meta.get("versions", {}), from_cache=True,
+                      neighbors=neighbors if isinstance(neighbors, str) else neighbour_method(
+                          spec.method, dict(spec.params), len(X)))

@@ -151,7 +151,8 @@ class Preparation:
         todo = 0
         for prop in self.dataset.property_names("numeric"):
             y = pd.to_numeric(self.dataset.table[prop], errors="coerce").to_numpy(dtype=np.float64)
-            todo += sum(not runs.is_stored(runs.probe_key(self._key(n), prop, y), store=self.store) for n in names)
+            todo += sum(not runs.is_stored(runs.probe_key(self._key(n), prop, y), store=self.store, kind=runs.PROBES_KIND)
+                        for n in names)
         return todo
 
     def steps(self) -> list[Step]:

@@ -1,14 +1,14 @@
 """The lecture's heavier numbers, cached in the store: invariance tables, probe grids, map scores.
 
-Each result is a small JSON artifact under kind ``"lecture"``, keyed by what made it (dataset and
-encoder fingerprints or embedding keys, property values, split, seed), so a lecturer's second
-run of a demo is a file read.
+Invariance tables and map scores are small JSON artifacts under kind ``"lecture"``
+(:meth:`~crystalrep.store.Store.memo_json`), keyed by what made them (dataset and encoder
+fingerprints or embedding keys, seed). A probe-grid cell is the same probe the Probes page runs,
+cached once under kind ``"probes"`` (:func:`crystalrep.analysis.probes.probe_cached`). A
+lecturer's second run of a demo is a file read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from crystalrep.analysis import probes
 from crystalrep.store import Store, content_key
 
 if TYPE_CHECKING:
     from crystalrep.datasets import Dataset
     from crystalrep.encoders.base import Encoder
 
-__all__ = ["GEOMETRY", "INVARIANCE_N", "KIND", "MAP_METHOD", "SEED", "invariance_cached", "invariance_key",
-           "is_stored", "map_key", "map_report", "pick_contrast", "probe_grid", "probe_key", "tsne_map"]
+__all__ = ["GEOMETRY", "INVARIANCE_N", "KIND", "MAP_METHOD", "PROBES_KIND", "SEED", "invariance_cached",
+           "invariance_key", "is_stored", "map_key", "map_report", "pick_contrast", "probe_grid", "probe_key",
+           "tsne_map"]
 
 KIND = "lecture"
+PROBES_KIND = probes.KIND  # where probe_key's cells live
 VERSION = 1
-RESULT = "result.json"
 # What every run of the lecture uses, so the page and `crystalrep lecture prepare` hit the same store entries.
 GEOMETRY = "cell size only"  # display name of the geometry-only control embedding
 INVARIANCE_N = 20
@@ -38,13 +40,8 @@ SEED = 0
 
 def _cached(store: Store | None, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     store = store if store is not None else Store()
-    folder = store.verified(KIND, key)
-    if folder is not None:
-        return {**json.loads((folder / RESULT).read_text()), "from_cache": True}
-    result = compute()
-    blob = json.dumps(result, sort_keys=True, default=float, allow_nan=True).encode()
-    store.save_files(KIND, key, {RESULT: blob})
-    return {**result, "from_cache": False}
+    result, hit = store.memo_json(KIND, key, compute, accept=lambda value: isinstance(value, dict))
+    return {**result, "from_cache": hit}
 
 
 def invariance_cached(dataset: Dataset, encoder: Encoder, *, n: int = 20, seed: int = 0,
@@ -65,10 +62,10 @@ def invariance_key(dataset: Dataset, encoder: Encoder, *, n: int = INVARIANCE_N,
                         "encoder": encoder.fingerprint, "n": n, "seed": seed})
 
 
-def is_stored(key: str, *, store: Store | None = None) -> bool:
-    """Whether the store holds the lecture result ``key`` (nothing is computed or read beyond the manifest)."""
+def is_stored(key: str, *, store: Store | None = None, kind: str = KIND) -> bool:
+    """Whether the store holds the result ``key`` (nothing is computed); probe cells are of kind :data:`PROBES_KIND`."""
     store = store if store is not None else Store()
-    return store.verified(KIND, key) is not None
+    return store.verified(kind, key) is not None
 
 
 def tsne_map(X: np.ndarray, embedding_key: str, *, store: Store | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -110,8 +107,10 @@ def probe_grid(dataset: Dataset, embeddings: Mapping[str, tuple[np.ndarray, str]
         folds = _Folds(dataset.table, y, split=split, seed=seed, n_splits=n_splits)  # built only on a cache miss
         for name, (X, emb_key) in embeddings.items():
             key = probe_key(emb_key, prop, y, split=split, seed=seed, n_splits=n_splits)
+            about = {"encoder": name, "embedding_key": emb_key, "dataset": getattr(dataset, "name", None),
+                     "property": prop, "split": split, "seed": seed, "n_labels": None, "element": None}
             try:
-                result = _cached(store, key, partial(folds.probe, X))
+                result = probes.probe_cached(key, partial(folds.probe, X), about=about, store=store)[0].to_dict()
             except ValueError as exc:  # too few labelled rows or systems for this property: NaN, not a failure
                 errors.append(exc)
                 result = {"r2_mean": float("nan"), "r2_std": float("nan"), "mae_mean": float("nan"), "n": 0}
@@ -124,10 +123,8 @@ def probe_grid(dataset: Dataset, embeddings: Mapping[str, tuple[np.ndarray, str]
 
 def probe_key(embedding_key: str, prop: str, y: np.ndarray, *, split: str = "grouped", seed: int = SEED,
               n_splits: int = 5) -> str:
-    """Store key of one cell of :func:`probe_grid`: the embedding, the target's values and the folds."""
-    y_hash = hashlib.sha256(np.ascontiguousarray(np.asarray(y, dtype=np.float64)).tobytes()).hexdigest()
-    return content_key({"what": "probe", "v": VERSION, "embedding": embedding_key, "property": prop, "y": y_hash,
-                        "split": split, "seed": seed, "n_splits": n_splits})
+    """Store key (kind :data:`PROBES_KIND`) of one cell of :func:`probe_grid`: the Probes page's key of the same probe."""
+    return probes.probe_key(embedding_key, prop, y, split=split, seed=seed, n_splits=n_splits)
 
 
 class _Folds:
@@ -142,10 +139,8 @@ class _Folds:
 
         return labelled_folds(self.table, self.y, **self.kwargs)
 
-    def probe(self, X: np.ndarray) -> dict[str, Any]:
-        from crystalrep.analysis.probes import probe
-
-        return probe(X, self.y, self.folds).to_dict()
+    def probe(self, X: np.ndarray) -> probes.ProbeResult:
+        return probes.probe(X, self.y, self.folds)
 
 
 def pick_contrast(grid: pd.DataFrame, *, control: str, near_zero: float = 0.1,

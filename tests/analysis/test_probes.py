@@ -180,6 +180,20 @@ def test_compare_runs_every_encoder_and_caches(fake_embedding, tmp_path):
         compare(ds, "nope", ["good"], split="random", store=store)
 
 
+def test_the_lecture_grid_and_compare_share_one_cached_probe(fake_embedding, tmp_path):
+    import crystalrep.encoders
+    from crystalrep.lecture import runs
+
+    ds, store = toy_dataset(200), Store(tmp_path)
+    embed, encoder = sys.modules["crystalrep.embed"], crystalrep.encoders.get_encoder("good")
+    X, _ = embed.embed_dataset(ds, encoder)
+    grid = runs.probe_grid(ds, {"good": (X, embed.embedding_key(ds, encoder))}, properties=["y"], store=store)
+    table = compare(ds, "y", ["good"], split="grouped", store=store)
+    assert table["cached"].all() and fake_embedding["n"] == 1  # compare neither embedded nor probed
+    assert len(store.keys("probes")) == 1 and store.keys(runs.KIND) == []
+    assert table["r2_mean"].iloc[0] == grid["r2_mean"].iloc[0] > 0.99
+
+
 def test_learning_curve_skips_sizes_beyond_the_training_folds(fake_embedding, tmp_path):
     ds = toy_dataset(200)
     curve = learning_curve(ds, "y", ["good", "noise"], sizes=(20, 80, 5000), split="random", store=Store(tmp_path))

@@ -188,7 +188,7 @@ def test_probe_grid_and_map_report_are_cached(family: Dataset) -> None:
     first = lecture_runs.probe_grid(Fake(), {"x": (X, "key-x")}, store=store)
     assert set(first["property"]) == {"target", "noise"}
     assert first.set_index("property").loc["target", "r2_mean"] > 0.99
-    assert len(store.keys(lecture_runs.KIND)) == 2
+    assert len(store.keys(lecture_runs.PROBES_KIND)) == 2  # the Probes page's cache: one probe, one artifact
     again = lecture_runs.probe_grid(Fake(), {"x": (X, "key-x")}, store=store)
     pd.testing.assert_frame_equal(first, again)
 

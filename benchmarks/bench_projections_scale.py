@@ -1,0 +1,90 @@
+"""Scaling: projections — time and peak memory of UMAP and t-SNE against N = 10k, 50k, 200k rows.
+
+Data: synthetic, no real set is that large here: the 64-d Gaussian mixture of the `projections`
+section (30 anisotropic components, seed 0), float32. Each (method, N) runs in a fresh Python
+process: `project(method=..., seed=0, n_jobs=2)` with crystalrep's defaults, so up to 50k rows
+the kNN graph is exact (faiss) and above it approximate (UMAP: umap-learn's NN-descent; t-SNE:
+openTSNE's Annoy), as the `neighbors` column of each note says. `seconds` is the projection's own
+wall time (numba's code compiled by a 5k-row call of the same neighbour path first, not timed); the
+note gives the process's peak RSS (`ru_maxrss`, which includes the ~0.4 GB of imported libraries
+and the input rows), its CPU seconds over all threads and the 1-min load average. A run that would take over 10 minutes is stopped
+and reported as skipped. There are no peers here: `projections` compares with umap-learn and
+scikit-learn at 20k/50k.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks import row
+
+SIZES = (10_000, 50_000, 200_000)
+BUDGET_S = 600.0  # one run's limit
+
+_CHILD = """
+import json, os, resource, sys, time
+from benchmarks.bench_projections import gaussian_mixture, trust
+from crystalrep.analysis.projections import project
+method, n = sys.argv[1], int(sys.argv[2])
+if method == "umap":  # numba compilation (of NN-descent too, where it will run) is not timed
+    project(gaussian_mixture(5000, seed=1), method="umap", params={"knn": "exact" if n <= 50000 else "approx"},
+            seed=0, n_jobs=2)
+X = gaussian_mixture(n)
+cpu = time.process_time()
+p = project(X, method=method, seed=0, n_jobs=2)
+cpu = time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+print(json.dumps({"seconds": p.seconds, "cpu": cpu, "peak_gb": peak, "neighbors": p.neighbors,
+                  "trust": trust(X, p.coords), "load": os.getloadavg()[0]}))
+"""
+
+
+def _child(method: str, n: int) -> dict[str, Any] | None:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    try:
+        out = subprocess.run([sys.executable, "-c", _CHILD, method, str(n)], cwd=root, env=env, check=True,
+                             capture_output=True, text=True, timeout=BUDGET_S)
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """UMAP and t-SNE at each size (2k and 5k when quick), each in its own process."""
+    rows = []
+    for method, name in (("umap", "UMAP"), ("tsne", "t-SNE")):
+        last: tuple[int, float] | None = None
+        for n in (2_000, 5_000) if quick else SIZES:
+            stage = f"Scaling: {name} {n // 1000}k×64"
+            # at least linear in n: a size whose forecast from the last one is over budget is not started
+            forecast = None if last is None else last[1] * n / last[0]
+            got = None if forecast is not None and forecast > BUDGET_S else _child(method, n)
+            if got is None:
+                why = f"forecast {forecast:.0f} s" if forecast is not None and forecast > BUDGET_S else "stopped"
+                rows.append(row(stage, f"crystalrep project {method}", "ours", n, float("nan"),
+                                f"skipped: over the {BUDGET_S / 60:.0f}-minute budget ({why})"))
+                last = (n, float("inf"))
+                continue
+            last = (n, got["seconds"])
+            rows.append(row(stage, f"crystalrep project {method}", "ours", n, got["seconds"],
+                            f"{got['neighbors']} kNN; peak RSS {got['peak_gb']:.2f} GB; CPU {got['cpu']:.0f} s; "
+                            f"trustworthiness {got['trust']:.3f}; load {got['load']:.1f}"))
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Time per row count from the smallest to the largest size that ran."""
+    lines = []
+    for name in ("UMAP", "t-SNE"):
+        ran = [r for r in rows if r["stage"].startswith(f"Scaling: {name} ") and r["seconds"] == r["seconds"]]
+        if len(ran) >= 2:
+            a, b = ran[0], ran[-1]
+            lines.append(f"{name}: {b['n'] / a['n']:.0f}× the rows took {b['seconds'] / a['seconds']:.1f}× the time "
+                         f"({a['n']:,} → {b['n']:,}).")
+    return lines
