@@ -4,8 +4,10 @@ A click on any point names one crystal (the *focus*): its 3-D structure, its pro
 k nearest neighbours in the full embedding (:mod:`crystalrep.analysis.retrieval`, via
 :mod:`ui.retrieval`), which every map then rings. A box or lasso names a *selection*: a table,
 ringed in every map, downloadable as CSV or Parquet with ids. A search by element, formula or id
-rings its matches. All of it is in the URL (:mod:`ui.urlstate`): ``focus``, ``near``, ``nk``,
-``sel``, ``q`` and the 3-D view's ``show`` and ``cell``. Keys are ``<prefix>.<name>``, one prefix per page.
+rings its matches and lists the first :data:`MAX_PICKS` in a picker that focuses one (a search,
+never a list of every crystal). All of it is in the URL (:mod:`ui.urlstate`): ``focus``, ``near``,
+``nk``, ``sel`` (its first :data:`MAX_URL_ROWS` rows), ``q`` and the 3-D view's ``show`` and ``cell``.
+Keys are ``<prefix>.<name>``, one prefix per page.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from crystalrep import exports
 from crystalrep.plots import structures as plots_structures
 from crystalrep.plots.data import plural
 from crystalrep.plots.projections import Highlight, selected_rows
+from crystalrep.plots.sampling import MAX_RINGS
+from ui import downloads, urlstate
 from ui import retrieval as rv
-from ui import urlstate
 from ui.cache import DatasetRef, dataset
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ SHOW = ["bonds", "polyhedra", "face atoms"]
 _SHOWN = urlstate.Codec(lambda v: ",".join(v) or "none", lambda t: [] if t == "none" else urlstate.NAMES.decode(t))
 VIEW_HEIGHT = 520  # px: a cell read from across a table
 NEIGHBOUR_COLUMNS = ["rank", "id", "formula", "space group", "distance"]
+MAX_PICKS = 50  # matches offered in the search's picker
+MAX_SELECTION = 10_000  # crystals a box or lasso keeps (a table, an export)
+MAX_URL_ROWS = 1_000  # selected crystals written into a link
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,11 @@ def controls(prefix: str, ref: DatasetRef, encoders: Sequence[str], *, focus_key
             URL); ``False`` when the page has its own search (Retrieval).
     """
     ds = dataset(ref)
-    n, ids = len(ds), ds.ids
+    n = len(ds)
+    row, rows = _codecs(ref)
     if focus_key is None:
-        focus = urlstate.bind(f"{prefix}.focus", "focus", None, codec=urlstate.row_codec(ids),
-                              valid=lambda v: v is None or 0 <= v < n)
+        focus_key = f"{prefix}.focus"
+        focus = urlstate.bind(focus_key, "focus", None, codec=row, valid=lambda v: v is None or 0 <= v < n)
     else:
         focus = st.session_state.get(focus_key)
     near, k = None, 0
@@ -77,16 +84,56 @@ def controls(prefix: str, ref: DatasetRef, encoders: Sequence[str], *, focus_key
         near = urlstate.bind(f"{prefix}.near", "near", encoders[0] if encoders else None, valid=list(encoders))
         k = urlstate.bind(f"{prefix}.nk", "nk", min(5, n - 1), codec=urlstate.INT,
                           valid=range(1, min(MAX_K, n - 1) + 1))
-    selection = urlstate.bind(f"{prefix}.sel", "sel", (), codec=urlstate.rows_codec(ids),
-                              valid=lambda v: all(0 <= r < n for r in v))
+    selection = urlstate.bind(f"{prefix}.sel", "sel", (), codec=rows,
+                              valid=lambda v: len(v) <= MAX_SELECTION and all(0 <= r < n for r in v))
     query = urlstate.bind(f"{prefix}.q", "q", "")
-    st.text_input("Find crystals", key=f"{prefix}.q", placeholder="element, formula or id: Ba O, TiO2, aflow-A12B",
-                  help="Every word must match: an element symbol (crystals containing it), a formula or part of "
-                       "an id. Matches are ringed in blue in every map.")
-    hits = tuple(int(r) for r in plots_structures.search_rows(ds, query)) if query.strip() else ()
-    if query.strip():
-        st.caption(f"{plural(len(hits), 'crystal')} match “{query.strip()}”" + (", ringed in blue." if hits else "."))
+    hits = search(ref, query) if query.strip() else ()
+    _search_box(ref, prefix, query, hits, focus_key)
     return Exploration(prefix, focus, near, int(k), tuple(selection), hits, query)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _codecs(ref: DatasetRef) -> tuple[urlstate.Codec, urlstate.Codec]:
+    """The focus and selection codecs of a dataset (an id index built once, not on every rerun)."""
+    ids = dataset(ref).ids
+    many = urlstate.rows_codec(ids)
+    capped = urlstate.Codec(lambda v: many.encode(tuple(v)[:MAX_URL_ROWS]), many.decode, many=True)
+    return urlstate.row_codec(ids), capped
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def search(ref: DatasetRef, query: str) -> tuple[int, ...]:
+    """Rows matching ``query`` (:func:`crystalrep.plots.structures.search_rows`), in dataset order."""
+    return tuple(int(r) for r in plots_structures.search_rows(dataset(ref), query))
+
+
+def _search_box(ref: DatasetRef, prefix: str, query: str, hits: tuple[int, ...], focus_key: str) -> None:
+    """The search box, its count, and a picker of the first :data:`MAX_PICKS` matches that focuses one."""
+    ds = dataset(ref)
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
+    left.text_input("Find crystals", key=f"{prefix}.q", placeholder="element, formula or id: Ba O, TiO2, aflow-A12B",
+                    help="Every word must match: an element symbol (crystals containing it), a formula or part of "
+                         "an id. Matches are ringed in blue in every map; pick one to focus it.")
+    if not query.strip():
+        return
+    shown = min(len(hits), MAX_RINGS)
+    ringed = "" if not hits else (", ringed in blue" if shown == len(hits) else f", the first {shown:,} ringed in blue")
+    st.caption(f"{plural(len(hits), 'crystal')} match “{query.strip()}”{ringed}.")
+    if not hits:
+        return
+    picks = list(hits[:MAX_PICKS])
+    formulas, ids = ds.table["formula"].to_numpy(), ds.ids
+    key = f"{prefix}.pick"
+    if key in st.session_state and st.session_state[key] not in picks:
+        del st.session_state[key]  # a new search: its old pick is gone
+
+    def focus() -> None:
+        if st.session_state.get(key) is not None:
+            st.session_state[focus_key] = st.session_state[key]
+
+    right.selectbox(f"Focus a match ({'first ' if len(hits) > MAX_PICKS else ''}{len(picks)} listed)", picks,
+                    key=key, index=None, placeholder="pick a crystal", on_change=focus,
+                    format_func=lambda r: f"{formulas[r]} · {ids[r]}")
 
 
 def highlight(ref: DatasetRef, ex: Exploration) -> tuple[Highlight, pd.DataFrame | None]:
@@ -106,7 +153,7 @@ def _on_select(key: str, prefix: str, encoders: tuple[str, ...], focus_key: str,
     selection = event["selection"]
     rows, panels = selected_rows(selection.get("points", []))
     if selection.get("box") or selection.get("lasso") or len(set(rows)) > 1:
-        st.session_state[f"{prefix}.sel"] = tuple(sorted(set(rows)))
+        st.session_state[f"{prefix}.sel"] = tuple(sorted(set(rows)))[:MAX_SELECTION]
     elif rows:  # a click: that crystal, with neighbours in the clicked map's embedding
         st.session_state[focus_key] = rows[0]
         if panels and 0 <= panels[0] < len(encoders) and encoders[panels[0]]:
@@ -182,14 +229,6 @@ def focus_panel(ref: DatasetRef, ex: Exploration, table: pd.DataFrame | None, en
                "ringed in pink in every map.")
 
 
-def table_downloads(table: pd.DataFrame, *, name: str, key: str) -> None:
-    """CSV and Parquet download buttons for a table (ids included)."""
-    a, b = st.columns(2)
-    for col, fmt, mime in ((a, "csv", "text/csv"), (b, "parquet", "application/vnd.apache.parquet")):
-        col.download_button(f"{fmt.upper()}", exports.table_bytes(table, fmt), file_name=f"{name}.{fmt}", mime=mime,
-                            icon=":material/download:", key=f"{key}.{fmt}", on_click="ignore", width="stretch")
-
-
 def selection_panel(ref: DatasetRef, ex: Exploration) -> None:
     """The box/lasso selection: a table of the crystals, exportable, and a button to clear it."""
     if not ex.selection:
@@ -201,32 +240,7 @@ def selection_panel(ref: DatasetRef, ex: Exploration) -> None:
                  on_click=lambda: st.session_state.update({f"{ex.prefix}.sel": ()}))
     table = exports.selection_table(ds, ex.selection)
     st.dataframe(table, hide_index=True, width="stretch", height=min(320, 40 + 35 * len(table)))
-    table_downloads(table, name=f"{ds.name}-selection", key=f"{ex.prefix}.sel_download")
-
-
-def figure_downloads(fig: go.Figure, *, name: str, key: str) -> None:
-    """One "Export" popover: the figure as offline HTML, PNG (2× for slides) and SVG (rendered by kaleido)."""
-    browser = exports.browser_path()
-    with st.popover("Export figure", icon=":material/ios_share:"):
-        st.download_button("Interactive HTML (opens offline)", lambda: exports.figure_html(fig, title=name),
-                           file_name=f"{name}.html", mime="text/html", key=f"{key}.html", on_click="ignore",
-                           width="stretch")
-        for fmt, mime in (("png", "image/png"), ("svg", "image/svg+xml")):
-            st.download_button(f"{fmt.upper()} for slides", functools.partial(exports.figure_image, fig, fmt=fmt),
-                               file_name=f"{name}.{fmt}", mime=mime, key=f"{key}.{fmt}", on_click="ignore",
-                               width="stretch", disabled=browser is None,
-                               help=None if browser else "Needs Chromium (set BROWSER_PATH).")
-        st.caption("Images take a few seconds: a headless Chromium draws them.")
-
-
-def chemiscope_download(ref: DatasetRef, *, key: str) -> None:
-    """A button for the dataset as a chemiscope file: structures, properties, every stored projection.
-
-    The file is made when clicked (a few seconds for 2,000 crystals), from the store as it is then.
-    """
-    ds = dataset(ref)
-    st.download_button("chemiscope dataset", lambda: exports.chemiscope_bytes(ds),
-                       file_name=f"{ref.name}.chemiscope.json.gz", mime="application/gzip",
-                       icon=":material/download:", key=key, on_click="ignore",
-                       help="Structures, properties and every stored map of this dataset, for chemiscope.org or "
-                            "chemiscope.show_input (gzip JSON).")
+    if len(ex.selection) >= MAX_SELECTION or len(ex.selection) > MAX_URL_ROWS:
+        st.caption((f"A selection keeps at most {MAX_SELECTION:,} crystals. " if len(ex.selection) >= MAX_SELECTION
+                    else "") + f"The page's link holds the first {MAX_URL_ROWS:,}; the downloads hold all of them.")
+    downloads.table_downloads(table, name=f"{ds.name}-selection", key=f"{ex.prefix}.sel_download")

@@ -6,8 +6,10 @@ import streamlit as st
 
 from crystalrep.plots import clusters as plots_clusters
 from crystalrep.plots import data as plots
-from ui import clusters, embeddings, explore, state, usable_embeddings
+from ui import clusters, downloads, embeddings, explore, state, usable_embeddings
 from ui import projections as maps
+
+ASK_ABOVE = 50_000  # crystals above which the page asks before clustering (minutes of CPU)
 
 st.title("Clusters")
 ref, ds = state.require_dataset()
@@ -23,6 +25,15 @@ if not names:
 choice = clusters.controls(ds, names, plots_clusters.label_columns(ds))
 usable_embeddings.require(ref, [choice.encoder], where="clusters")
 key = embeddings.key(ref, choice.encoder)
+started = st.session_state.setdefault("clusters.started", set())
+if len(ds) > ASK_ABOVE and (key, choice) not in started:
+    st.info(f"Clustering {len(ds):,} crystals ({clusters.METHODS[choice.method]} in every dimension, then the "
+            "distance of each to its 10th neighbour for the outliers) runs in this page and takes minutes at this "
+            "size; the result is then cached for every visitor.", icon=":material/hourglass_top:")
+    if st.button(f"Cluster {len(ds):,} crystals", key="clusters.start", type="primary"):
+        started.add((key, choice))
+        st.rerun()
+    st.stop()
 res = clusters.of(ref, choice)
 kmeans = choice.method == "kmeans"
 cols = st.columns(4)
@@ -48,7 +59,7 @@ else:
     fig = clusters.map_figure(ref, choice, panel, key, highlight)
     explore.chart(fig, key="clusters.chart", prefix="clusters", encoders=[choice.encoder])
     with st.columns([1, 3])[0]:
-        explore.figure_downloads(fig, name=f"{ds.name}-clusters", key="clusters.export")
+        downloads.figure_downloads(fig, name=f"{ds.name}-clusters", key="clusters.export")
 explore.focus_panel(ref, ex, neighbours, [choice.encoder])
 explore.selection_panel(ref, ex)
 

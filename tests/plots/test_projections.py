@@ -3,15 +3,10 @@ several maps are one figure; highlights ring the same crystals in every panel; a
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from crystalrep.analysis.map_quality import score_map
-from crystalrep.analysis.projections import project
-from crystalrep.analysis.sweeps import sweep
 from crystalrep.datasets import Dataset, PropertyInfo
 from crystalrep.plots import projections as pp
 from crystalrep.plots import style
@@ -111,37 +106,6 @@ def test_hover_names_id_formula_spacegroup_and_value(ds: Dataset, coords: np.nda
     assert "space group" in trace.hovertemplate and "volume (Å^3)" in trace.hovertemplate
 
 
-def test_panel_caption_states_method_params_seed_version_time_and_scores(ds: Dataset) -> None:
-    X = np.random.default_rng(0).normal(size=(len(ds), 6))
-    proj = project(X, method="pca", seed=3)
-    scores = score_map(X, proj.coords, labels=ds.table["crystal_system"], label="crystal system")
-    text = pp.panel_caption(proj, scores)
-    assert "standardised features" in text
-    assert "raw features (centred, not scaled)" in pp.panel_caption(
-        project(X, method="pca", params={"standardize": False}), scores)
-    assert "**PCA**" in text and "seed 3" in text and f"scikit-learn {proj.versions['scikit-learn']}" in text
-    assert f"trustworthiness {scores.trustworthiness:.3f}" in text and "separation by crystal system" in text
-    umap_like = type(proj)(proj.coords, "umap", {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean",
-                                                 "knn": "auto"}, 0, 61.0, {"umap-learn": "0.5.7"}, from_cache=True)
-    text = pp.panel_caption(umap_like, score_map(X, proj.coords))
-    assert "n_neighbors=15, min_dist=0.1 ·" in text and "umap-learn 0.5.7" in text and "read from the store" in text
-    assert "needs a categorical colour" in text
-
-
-def test_coordinates_table_has_one_column_pair_per_map(ds: Dataset, coords: np.ndarray) -> None:
-    table = pp.coordinates_table(ds, {"magpie PCA": coords, "soap PCA": coords * 2})
-    assert list(table.columns) == ["id", "formula", "magpie PCA x", "magpie PCA y", "soap PCA x", "soap PCA y"]
-    assert table["soap PCA y"].tolist() == pytest.approx((coords[:, 1] * 2).tolist())
-
-
-@pytest.mark.parametrize("column", ["volume", "kind"])
-def test_sweep_grid_is_one_png(ds: Dataset, column: str) -> None:
-    X = np.random.default_rng(0).normal(size=(len(ds), 6))
-    result = sweep(X, method="tsne", grid={"perplexity": [2.0, 5.0]}, seeds=[0, 1])
-    png = pp.sweep_grid_png(result, style.colouring(ds, column), title="t-SNE sweep")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-
-
 def test_several_maps_are_one_figure_with_one_shared_colour_axis(ds: Dataset, coords: np.ndarray) -> None:
     panels = [pp.MapPanel(coords * (i + 1), f"{e} · PCA", "pca", e)
               for i, e in enumerate(["magpie", "soap", "chgnet", "cgcnn-random"])]
@@ -203,15 +167,3 @@ def test_the_toolbar_never_covers_a_title(ds: Dataset, coords: np.ndarray) -> No
     assert fig.layout.margin.t > style.MODEBAR_CLEARANCE + 14
 
 
-def test_two_column_sweep_grid_keeps_its_title_and_colour_bar_label(ds: Dataset) -> None:
-    from PIL import Image
-
-    X = np.random.default_rng(0).normal(size=(len(ds), 6))
-    result = sweep(X, method="tsne", grid={"perplexity": [2.0, 5.0]}, seeds=[0, 1])
-    title = "t-SNE of magpie on default: seeds × perplexity (rotated onto the top-left panel; each panel zoomed)"
-    png = pp.sweep_grid_png(result, style.colouring(ds, "volume"), title=title)
-    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
-    ink = np.flatnonzero((image < 200).any(axis=0))
-    # something is drawn near both edges (title / colour-bar label), and nothing touches them (no cut)
-    assert ink.min() > 2 and ink.max() < image.shape[1] - 3
-    assert (image[:25] < 200).any()  # the (wrapped) title sits at the top
