@@ -1,11 +1,16 @@
 """Embedding throughput per encoder on perov_5 crystals, CPU (CIFs parsed outside the timed region).
 
-Stages: `cgcnn-random` — `embed_structures` with graph building (vesin) against the model alone
-on prebuilt graphs (the floor); `chgnet` — our frozen encoder (CHGNet graphs built with vesin and
-NumPy, energy pass up to the pooled atom features, inference mode, batch 64) against what a user
-would otherwise write, `CHGNet.load().predict_structure(structures, return_crystal_feas=True,
-batch_size=64)` with its defaults (task `efsm`: forces, stresses and magmoms by autograd), and
-against CHGNet's own converter + `forward(task="e")`; `chgnet graphs` — graph building alone;
+Stages: `cgcnn-random` (1,000 crystals) — `embed_structures` (one collated graph per batch from
+`crystalrep.graphs.arrays_to_batch`, passes of at most 64 atoms) against the path it replaced (a
+`Data` per crystal from `structure_to_graph`, `Batch.from_data_list` per 64 crystals, the same
+model under inference mode), with the model alone on prebuilt graphs as the floor; `chgnet` (the
+first 200 crystals) — our frozen encoder (CHGNet graphs built for a whole batch with vesin and
+NumPy, the energy pass up to the pooled atom features with each gated MLP's first layer split
+per atom/bond/angle, passes of at most 64 atoms, inference mode) against what a user would
+otherwise write: `CHGNet.load().predict_structure(structure, return_crystal_feas=True)` once per
+crystal with its defaults (task `efsm`: forces, stresses and magmoms by autograd), the same call
+on the whole list (`batch_size=64`), and CHGNet's own converter + `forward(task="e")`;
+`chgnet graphs` — graph building alone;
 `magpie` — on the first 1,000 perov_5 crystals with distinct reduced formulas: ours
 (`embed_structures`: atomic numbers read from the structures, matminer's element data as a
 table, statistics as array arithmetic over all crystals at once) against matminer's
@@ -25,6 +30,7 @@ import numpy as np
 from benchmarks import best_of, best_of_each, read_cifs, row
 
 DATASET = "perov_5"
+CHGNET_N = 200  # predict_structure once per crystal with forces and stresses is slow
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -33,56 +39,22 @@ def run(quick: bool) -> list[dict[str, Any]]:
     from pymatgen.core import Structure
 
     from crystalrep.encoders import get_encoder
-    from crystalrep.encoders.chgnet_graph import build_crystal_graph
-    from crystalrep.graphs import structure_to_graph
+    from crystalrep.encoders.chgnet_graph import batch_graph
 
     n, repeat = (100, 1) if quick else (1000, 1)
     structures = [Structure.from_str(cif, fmt="cif") for cif in read_cifs(DATASET, n)]
-    sites = sum(len(s) for s in structures)
     rows: list[dict[str, Any]] = []
     threads = f"torch threads {torch.get_num_threads()}"
 
-    cgcnn = get_encoder("cgcnn-random")
-    cgcnn.embed_structures(structures[:8], device="cpu")  # warm-up (lazy imports, allocator)
-    graphs = [structure_to_graph(s, config=cgcnn.graph_config()) for s in structures]
-    edges = sum(g.num_edges for g in graphs)
-    rows.append(row("cgcnn-random", "embed_structures (graphs built)", "ours", n,
-                    best_of(lambda: cgcnn.embed_structures(structures, device="cpu"), repeat),
-                    f"{sites} sites, {edges} edges at 6 Å; {threads}"))
-    rows.append(row("cgcnn-random", "embed_graphs (graphs prebuilt)", "floor", n,
-                    best_of(lambda: cgcnn.embed_graphs(graphs, device="cpu"), repeat), "model only"))
-
+    rows += cgcnn_rows(structures, 2 if not quick else 1, threads)
+    rows += chgnet_rows(structures[:CHGNET_N])
     chgnet = get_encoder("chgnet")
     model = chgnet.load("cpu")
-    chgnet.embed_structures(structures[:8], device="cpu")
-    ours: list[np.ndarray] = []
-    peer: list[Any] = []
-    rows.append(row("chgnet", "crystalrep chgnet encoder", "ours", n,
-                    best_of(lambda: ours.append(chgnet.embed_structures(structures, device="cpu")), repeat),
-                    "batch 64"))
-
-    def predict() -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            peer.append(model.predict_structure(structures, return_crystal_feas=True, batch_size=64))
-
-    rows.append(row("chgnet", "CHGNet.predict_structure defaults", "peer", n, best_of(predict, repeat),
-                    "task efsm (forces, stress, magmom), batch 64"))
-    ref = np.array([p["crystal_fea"] / len(s) for p, s in zip(peer[-1], structures, strict=True)])
-    diff = float(np.abs(ours[-1] - ref).max() / np.abs(ref).max())
-    rows[-2]["note"] += f"; max rel. diff to predict_structure {diff:.1e}"
-
-    def chgnet_forward() -> None:
-        cg = [model.graph_converter(s) for s in structures]
-        with torch.inference_mode():
-            for start in range(0, n, 64):
-                model(cg[start:start + 64], task="e", return_crystal_feas=True)
-
-    rows.append(row("chgnet", "CHGNet converter + forward(task='e')", "peer", n, best_of(chgnet_forward, repeat),
-                    "the obvious energy-only loop, inference_mode, batch 64"))
 
     arrays = [(s.lattice.matrix, np.array(s.atomic_numbers), s.frac_coords) for s in structures]
-    rows.append(row("chgnet graphs", "crystalrep build_crystal_graph", "ours", n,
-                    best_of(lambda: [build_crystal_graph(*a) for a in arrays], repeat), "vesin + NumPy"))
+    rows.append(row("chgnet graphs", "crystalrep batch_graph, 64 cells a call", "ours", n,
+                    best_of(lambda: [batch_graph(arrays[a:a + 64]) for a in range(0, n, 64)], repeat),
+                    "vesin + NumPy"))
     rows.append(row("chgnet graphs", "CHGNet CrystalGraphConverter", "peer", n,
                     best_of(lambda: [model.graph_converter(s) for s in structures], repeat),
                     "pymatgen neighbours + C graph + Python angle loop"))
@@ -95,6 +67,85 @@ def run(quick: bool) -> list[dict[str, Any]]:
                     best_of(lambda: soap.embed_structures(structures), repeat),
                     f"dscribe, 2 x mu2 channels, {soap.dim}-d"))
     return rows
+
+
+def cgcnn_rows(structures: list[Any], repeat: int, threads: str) -> list[dict[str, Any]]:
+    """cgcnn-random: batched graphs and bounded passes against the per-cell path they replaced."""
+    import torch
+    from torch_geometric.data import Batch
+
+    from crystalrep.encoders import get_encoder
+    from crystalrep.graphs import structure_to_graph
+
+    cgcnn = get_encoder("cgcnn-random")
+    cfg = cgcnn.graph_config()
+    cgcnn.embed_structures(structures[:8], device="cpu")  # warm-up (lazy imports, allocator)
+    graphs = [structure_to_graph(s, config=cfg) for s in structures]
+    out: dict[str, Any] = {}
+
+    def previous() -> None:
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(structures), 64):
+                batch = Batch.from_data_list([structure_to_graph(s, config=cfg) for s in structures[start:start + 64]])
+                rows.append(cgcnn.model(batch).numpy())
+        out["peer"] = np.concatenate(rows)
+
+    t = best_of_each({
+        "ours": lambda: out.update(ours=cgcnn.embed_structures(structures, device="cpu")),
+        "peer": previous,
+        "floor": lambda: cgcnn.embed_graphs(graphs, device="cpu"),
+    }, repeat)
+    diff = float(np.abs(out["ours"] - out["peer"]).max() / np.abs(out["peer"]).max())
+    n, sites, edges = len(structures), sum(len(s) for s in structures), sum(g.num_edges for g in graphs)
+    return [
+        row("cgcnn-random", "embed_structures (batched graphs, ≤ 64 atoms a pass)", "ours", n, t["ours"],
+            f"{sites} sites, {edges} edges at 6 Å; {threads}; max rel. diff to the previous path {diff:.1e}"),
+        row("cgcnn-random", "previous path (Data per cell, from_data_list, 64 a batch)", "peer", n, t["peer"],
+            "what embed_structures did before"),
+        row("cgcnn-random", "embed_graphs (graphs prebuilt)", "floor", n, t["floor"], "model only, same passes"),
+    ]
+
+
+def chgnet_rows(structures: list[Any]) -> list[dict[str, Any]]:
+    """chgnet: our frozen encoder against predict_structure (per crystal and batched) and forward(task='e')."""
+    import torch
+
+    from crystalrep.encoders import get_encoder
+
+    chgnet = get_encoder("chgnet")
+    model = chgnet.load("cpu")
+    chgnet.embed_structures(structures[:8], device="cpu")
+    out: dict[str, Any] = {}
+
+    def per_structure() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            out["single"] = [model.predict_structure(s, return_crystal_feas=True) for s in structures]
+
+    def batched() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            out["list"] = model.predict_structure(structures, return_crystal_feas=True, batch_size=64)
+
+    def chgnet_forward() -> None:
+        cg = [model.graph_converter(s) for s in structures]
+        with torch.inference_mode():
+            for start in range(0, len(cg), 64):
+                model(cg[start:start + 64], task="e", return_crystal_feas=True)
+
+    t = best_of_each({"ours": lambda: out.update(ours=chgnet.embed_structures(structures, device="cpu")),
+                      "single": per_structure, "list": batched, "forward": chgnet_forward}, 1)
+    ref = np.array([p["crystal_fea"] / len(s) for p, s in zip(out["single"], structures, strict=True)])
+    diff = float((np.linalg.norm(out["ours"] - ref, axis=1) / np.linalg.norm(ref, axis=1)).max())
+    n = len(structures)
+    return [
+        row("chgnet", "crystalrep chgnet encoder", "ours", n, t["ours"],
+            f"≤ 64 atoms a pass; max rel. diff (row norm) to predict_structure {diff:.1e}"),
+        row("chgnet", "CHGNet.predict_structure, once per crystal", "peer", n, t["single"],
+            "defaults: task efsm (forces, stress, magmom)"),
+        row("chgnet", "CHGNet.predict_structure(list, batch_size=64)", "peer", n, t["list"], "task efsm"),
+        row("chgnet", "CHGNet converter + forward(task='e')", "peer", n, t["forward"],
+            "the obvious energy-only loop, inference_mode, batch 64"),
+    ]
 
 
 def magpie_rows(structures: list[Any], more_cifs: list[str], n: int, repeat: int) -> list[dict[str, Any]]:
@@ -136,18 +187,23 @@ def magpie_rows(structures: list[Any], more_cifs: list[str], n: int, repeat: int
 
 
 def summary(rows: list[dict[str, Any]]) -> list[str]:
-    """Check the issue's target: chgnet ≥ 5× the default predict_structure call."""
+    """Check the issue's targets: chgnet ≥ 10× predict_structure, cgcnn-random ≥ 1.5× its previous path."""
     t = {(r["stage"], r["impl"]): r["seconds"] for r in rows}
     ours = t[("chgnet", "crystalrep chgnet encoder")]
-    ratio = t[("chgnet", "CHGNet.predict_structure defaults")] / ours
+    single = t[("chgnet", "CHGNet.predict_structure, once per crystal")] / ours
+    listed = t[("chgnet", "CHGNet.predict_structure(list, batch_size=64)")] / ours
     plain = t[("chgnet", "CHGNet converter + forward(task='e')")] / ours
-    built = t[("cgcnn-random", "embed_structures (graphs built)")]
-    prebuilt = t[("cgcnn-random", "embed_graphs (graphs prebuilt)")]
-    verdict = "met" if ratio >= 5 else "MISSED"
+    cgcnn = t[("cgcnn-random", "previous path (Data per cell, from_data_list, 64 a batch)")] / t[
+        ("cgcnn-random", "embed_structures (batched graphs, ≤ 64 atoms a pass)")]
     magpie = t[("magpie", "matminer ElementProperty.featurize")] / t[("magpie", "crystalrep magpie encoder")]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
     return [
-        f"Target magpie ≥ 20× matminer once per crystal: {magpie:.1f}× — {'met' if magpie >= 20 else 'MISSED'}.",
-        f"Target chgnet ≥ 5× `predict_structure` defaults: {ratio:.1f}× — {verdict} "
+        f"Target magpie ≥ 20× matminer once per crystal: {magpie:.1f}× — {verdict(magpie >= 20)}.",
+        f"Target chgnet ≥ 10× `predict_structure` defaults: {single:.1f}× once per crystal — "
+        f"{verdict(single >= 10)}; {listed:.1f}× the batched list call — {verdict(listed >= 10)} "
         f"({plain:.1f}× CHGNet's own converter + energy-only forward).",
-        f"cgcnn-random: graph building is {100 * (built - prebuilt) / built:.0f}% of embedding time.",
+        f"Target cgcnn-random ≥ 1.5× its previous path: {cgcnn:.2f}× — {verdict(cgcnn >= 1.5)}.",
     ]

@@ -4,6 +4,10 @@ The hot path works on plain arrays (lattice, atomic numbers, fractional coordina
 never builds pymatgen objects. Edges follow pymatgen's ``get_neighbor_list`` convention:
 an edge ``(i, j, S)`` joins centre ``i`` to the image of ``j`` shifted by ``S`` cells,
 ``vec = pos[j] + S @ cell - pos[i]``, and a neighbour at exactly the cutoff is included.
+
+One crystal becomes a ``Data`` (:func:`arrays_to_graph`); many become one set of concatenated
+arrays (:func:`batch_edges`) or one collated ``Batch`` (:func:`arrays_to_batch`), equal to the
+per-cell graphs collated by ``Batch.from_data_list`` but with every tensor built once per batch.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 import vesin
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from crystalrep.structures import StructureError
 
@@ -178,6 +182,51 @@ def _edges_within_k(pos: np.ndarray, lattice: np.ndarray, cutoff: float, k: int)
         radius *= 1.5
 
 
+def _checked(lattice: np.ndarray, numbers: np.ndarray | Sequence[int], frac_coords: np.ndarray) -> tuple:
+    """``(lattice, z, frac)`` as C-contiguous float64 / a fresh int64 copy, shapes and values checked."""
+    lattice = np.ascontiguousarray(lattice, dtype=np.float64)
+    frac = np.asarray(frac_coords, dtype=np.float64)
+    z = np.array(numbers, dtype=np.int64)  # a copy: z is the one tensor not converted anyway
+    if lattice.shape != (3, 3) or frac.shape != (len(z), 3):
+        raise ValueError(f"expected lattice (3, 3), numbers (n,) and frac_coords (n, 3), got "
+                         f"{lattice.shape}, {z.shape} and {frac.shape}.")
+    if not (np.isfinite(lattice).all() and np.isfinite(frac).all()):
+        raise ValueError("lattice and frac_coords must be finite.")
+    return lattice, z, frac
+
+
+def _cell_edges(pos: np.ndarray, lattice: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, ...]:
+    """``(index [2, E], shift, dist, vec)`` of one cell under ``config`` (may be vesin's views)."""
+    k = config.max_neighbors
+    if k is None:
+        return _edges(pos, lattice, config.cutoff)
+    index, shift, dist, vec = _edges_within_k(pos, lattice, config.cutoff, k)
+    sel = _nearest(index[0], index[1], shift, dist, k)
+    return np.ascontiguousarray(index[:, sel]), shift[sel], dist[sel], vec[sel]
+
+
+def _data(fields: dict[str, Any]) -> Data:
+    # filled in one step: Data(**fields) dispatches each key through __setattr__, which takes
+    # longer than the neighbour search for a small cell (a test checks the two agree)
+    data = Data()
+    data._store._mapping.update(fields)
+    return data
+
+
+def _fields(z: np.ndarray, pos: np.ndarray, lattices: np.ndarray, index: np.ndarray, shift: np.ndarray,
+            dist: np.ndarray, vec: np.ndarray) -> dict[str, Any]:
+    """The tensors of a graph (or of a batch, with ``lattices`` ``[B, 3, 3]``) in ``Data``'s field order."""
+    return {
+        "edge_index": torch.from_numpy(index),
+        "pos": torch.from_numpy(pos.astype(np.float32)),
+        "z": torch.from_numpy(z),
+        "cell": torch.from_numpy(lattices.astype(np.float32).reshape(-1, 3, 3)),
+        "edge_shift": torch.from_numpy(shift.astype(np.float32)),
+        "edge_vec": torch.from_numpy(vec.astype(np.float32)),
+        "distance": torch.from_numpy(dist.astype(np.float32)),
+    }
+
+
 def arrays_to_graph(
     lattice: np.ndarray,
     numbers: np.ndarray | Sequence[int],
@@ -202,37 +251,10 @@ def arrays_to_graph(
     Raises:
         ValueError: If the arrays have wrong shapes or non-finite values, or a singular lattice.
     """
-    lattice = np.ascontiguousarray(lattice, dtype=np.float64)
-    frac = np.asarray(frac_coords, dtype=np.float64)
-    z = np.array(numbers, dtype=np.int64)  # a copy: z is the one tensor not converted anyway
-    n = len(z)
-    if lattice.shape != (3, 3) or frac.shape != (n, 3):
-        raise ValueError(f"expected lattice (3, 3), numbers (n,) and frac_coords (n, 3), got "
-                         f"{lattice.shape}, {z.shape} and {frac.shape}.")
-    if not (np.isfinite(lattice).all() and np.isfinite(frac).all()):
-        raise ValueError("lattice and frac_coords must be finite.")
+    lattice, z, frac = _checked(lattice, numbers, frac_coords)
     pos = frac @ lattice
-    k = config.max_neighbors
-    if k is None:
-        index, shift, dist, vec = _edges(pos, lattice, config.cutoff)
-    else:
-        index, shift, dist, vec = _edges_within_k(pos, lattice, config.cutoff, k)
-        sel = _nearest(index[0], index[1], shift, dist, k)
-        index, shift, dist, vec = np.ascontiguousarray(index[:, sel]), shift[sel], dist[sel], vec[sel]
-    # filled in one step: Data(**fields) dispatches each key through __setattr__, which takes
-    # longer than the neighbour search for a small cell (a test checks the two agree)
-    data = Data()
-    data._store._mapping.update(
-        edge_index=torch.from_numpy(index),
-        pos=torch.from_numpy(pos.astype(np.float32)),
-        z=torch.from_numpy(z),
-        cell=torch.from_numpy(lattice.astype(np.float32).reshape(1, 3, 3)),
-        edge_shift=torch.from_numpy(shift.astype(np.float32)),
-        edge_vec=torch.from_numpy(vec.astype(np.float32)),
-        distance=torch.from_numpy(dist.astype(np.float32)),
-        num_nodes=n,
-    )
-    return data
+    index, shift, dist, vec = _cell_edges(pos, lattice, config)
+    return _data({**_fields(z, pos, lattice, index, shift, dist, vec), "num_nodes": len(z)})
 
 
 def structure_to_graph(structure: Any, *, config: GraphConfig = GraphConfig()) -> Data:
@@ -270,3 +292,101 @@ def dataset_graphs(
         if progress is not None:
             progress(idx + 1, total)
     return graphs
+
+
+@dataclass(frozen=True)
+class EdgeBatch:
+    """The neighbour lists of many crystals, concatenated; atoms are numbered through the batch.
+
+    Attributes:
+        z: Atomic numbers, int64 ``[N]``.
+        pos: Cartesian positions, float64 ``[N, 3]``.
+        lattices: Lattice vectors as rows, float64 ``[B, 3, 3]``.
+        index: ``[2, E]`` int64, row 0 centre, row 1 neighbour; edges by crystal, then centre.
+        shift: Integer cell shifts, int32 ``[E, 3]``.
+        dist: Distances, float64 ``[E]``.
+        vec: ``pos[j] + shift @ cell - pos[i]``, float64 ``[E, 3]``.
+        atoms: Atoms per crystal, int64 ``[B]``.
+        edges: Edges per crystal, int64 ``[B]``.
+    """
+
+    z: np.ndarray
+    pos: np.ndarray
+    lattices: np.ndarray
+    index: np.ndarray
+    shift: np.ndarray
+    dist: np.ndarray
+    vec: np.ndarray
+    atoms: np.ndarray
+    edges: np.ndarray
+
+
+def batch_edges(cells: Sequence[tuple[np.ndarray, Any, np.ndarray]], *, config: GraphConfig = GraphConfig()) -> EdgeBatch:
+    """The edges of many crystals in one set of arrays (what :func:`arrays_to_graph` finds per cell).
+
+    Args:
+        cells: ``(lattice, numbers, frac_coords)`` per crystal.
+        config: Cutoff and optional neighbour limit.
+
+    Raises:
+        ValueError: As :func:`arrays_to_graph`, for the first bad cell.
+    """
+    lattices, zs, positions, parts = [], [], [], []
+    for cell in cells:
+        lattice, z, frac = _checked(*cell)
+        pos = frac @ lattice
+        # vesin's outputs are views of buffers its next call overwrites: copy each cell's
+        parts.append([np.array(a) for a in _cell_edges(pos, lattice, config)])
+        lattices.append(lattice)
+        zs.append(z)
+        positions.append(pos)
+    atoms = np.array([len(z) for z in zs], dtype=np.int64)
+    edges = np.array([p[0].shape[1] for p in parts], dtype=np.int64)
+    index = np.concatenate([p[0] for p in parts], axis=1) if parts else np.zeros((2, 0), np.int64)
+    index += np.repeat(np.cumsum(atoms) - atoms, edges)
+    return EdgeBatch(
+        z=np.concatenate(zs) if zs else np.zeros(0, np.int64),
+        pos=np.concatenate(positions) if positions else np.zeros((0, 3)),
+        lattices=np.stack(lattices) if lattices else np.zeros((0, 3, 3)),
+        index=index,
+        shift=np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, 3), np.int32),
+        dist=np.concatenate([p[2] for p in parts]) if parts else np.zeros(0),
+        vec=np.concatenate([p[3] for p in parts]) if parts else np.zeros((0, 3)),
+        atoms=atoms,
+        edges=edges,
+    )
+
+
+def arrays_to_batch(cells: Sequence[tuple[np.ndarray, Any, np.ndarray]], *, config: GraphConfig = GraphConfig()) -> Batch:
+    """One collated graph of many crystals, equal to ``Batch.from_data_list`` of their graphs.
+
+    The tensors are built once for the whole batch from :func:`batch_edges` instead of one
+    ``Data`` per crystal and a collation (a test checks every field, ``batch``, ``ptr`` and
+    the per-crystal slices against the per-cell graphs).
+
+    Args:
+        cells: ``(lattice, numbers, frac_coords)`` per crystal.
+        config: Cutoff and optional neighbour limit.
+
+    Returns:
+        A torch_geometric ``Batch`` with the fields of :func:`arrays_to_graph`.
+    """
+    eb = batch_edges(cells, config=config)
+    n = len(eb.atoms)
+    node_ptr = torch.from_numpy(np.concatenate([[0], np.cumsum(eb.atoms)]))
+    edge_ptr = torch.from_numpy(np.concatenate([[0], np.cumsum(eb.edges)]))
+    batch = Batch(_base_cls=Data)
+    batch._store._mapping.update(
+        **_fields(eb.z, eb.pos, eb.lattices, eb.index, eb.shift, eb.dist, eb.vec),
+        num_nodes=int(node_ptr[-1]),
+        batch=torch.from_numpy(np.repeat(np.arange(n), eb.atoms)),
+        ptr=node_ptr,
+    )
+    nodes, zeros = ("pos", "z"), torch.zeros(n, dtype=torch.long)
+    per_edge = ("edge_index", "edge_shift", "edge_vec", "distance")
+    batch._store._num_nodes = eb.atoms.tolist()
+    batch._num_graphs = n
+    batch._slice_dict = {key: node_ptr if key in nodes else edge_ptr if key in per_edge else torch.arange(n + 1)
+                         for key in ("edge_index", "pos", "z", "cell", "edge_shift", "edge_vec", "distance")}
+    batch._inc_dict = {key: node_ptr[:-1] if key == "edge_index" else zeros for key in batch._slice_dict}
+    return batch

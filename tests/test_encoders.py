@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
 from crystalrep.analysis.diagnostics import INVARIANCE_TOLERANCE, invariance
 from crystalrep.checkpoint import CheckpointError, save_checkpoint, save_to_store
@@ -210,3 +210,42 @@ def test_chgnet_matches_chgnet_on_real_crystals(chgnet: Encoder, real_structures
     got = chgnet.embed_structures(real_structures, device="cpu")
     ref = _chgnet_reference(chgnet.load("cpu"), real_structures)
     assert (np.linalg.norm(got - ref, axis=1) / np.linalg.norm(ref, axis=1)).max() < 1e-5
+
+
+def test_cgcnn_batched_graphs_equal_the_per_cell_path(tiny_structures: list[Structure]) -> None:
+    from crystalrep.graphs import structure_to_graph
+
+    enc = get_encoder("cgcnn-random")
+    per_cell = [structure_to_graph(s, config=enc.graph_config()) for s in tiny_structures]
+    np.testing.assert_array_equal(enc.embed_structures(tiny_structures, device="cpu"),
+                                  enc.embed_graphs(per_cell, device="cpu"))
+    built = enc.embed_graphs(lambda i: per_cell[i], len(per_cell), device="cpu", batch_size=2)
+    np.testing.assert_allclose(built, enc.embed_graphs(per_cell, device="cpu"), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_chgnet_batch_graph_equals_single_graphs(chgnet: Encoder, tiny_structures: list[Structure]) -> None:
+    from crystalrep.encoders.chgnet_graph import batch_graph, build_crystal_graph
+
+    cells = [(s.lattice.matrix, np.array(s.atomic_numbers), s.frac_coords) for s in tiny_structures]
+    batch, atoms, edges, bonds = batch_graph(cells), 0, 0, 0
+    for cell in cells:
+        one = build_crystal_graph(*cell)
+        e, u = len(one.atom_graph), len(one.undirected2directed)
+        np.testing.assert_array_equal(batch.atom_graph[edges:edges + e], one.atom_graph.numpy() + atoms)
+        np.testing.assert_array_equal(batch.directed2undirected[edges:edges + e], one.directed2undirected.numpy() + bonds)
+        atoms, edges, bonds = atoms + len(cell[1]), edges + e, bonds + u
+    assert (atoms, edges, bonds) == (len(batch.numbers), len(batch.atom_graph), len(batch.undirected2directed))
+    together = chgnet.embed_structures(tiny_structures, device="cpu")
+    alone = np.vstack([chgnet.embed_structures([s], device="cpu") for s in tiny_structures])
+    assert (np.linalg.norm(together - alone, axis=1) / np.linalg.norm(alone, axis=1)).max() < 1e-6
+
+
+@pytest.mark.slow
+def test_chgnet_names_the_crystal_it_cannot_embed(chgnet: Encoder, tiny_structures: list[Structure]) -> None:
+    lonely = Structure(Lattice.cubic(13.0), ["Na"], [[0, 0, 0]])
+    with pytest.raises(ValueError, match=r"CHGNet cannot embed structure 2: An atom has no neighbour within 6.0"):
+        chgnet.embed_structures([*tiny_structures[:2], lonely], device="cpu")
+    heavy = Structure(Lattice.cubic(5.0), ["Cf"], [[0, 0, 0]])
+    with pytest.raises(ValueError, match="CHGNet covers elements up to Z=94; structure 1 has heavier ones"):
+        chgnet.embed_structures([tiny_structures[0], heavy], device="cpu")

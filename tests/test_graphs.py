@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch
 
-from crystalrep.graphs import GraphConfig, arrays_to_graph, dataset_graphs, structure_to_graph
+from crystalrep.graphs import (
+    GraphConfig,
+    arrays_to_batch,
+    arrays_to_graph,
+    batch_edges,
+    dataset_graphs,
+    structure_to_graph,
+)
 from crystalrep.structures import StructureError
 
 TRICLINIC = Structure(
@@ -281,3 +289,43 @@ def test_threads_get_their_own_buffers() -> None:
         threaded = list(pool.map(lambda c: arrays_to_graph(*c, config=GraphConfig(cutoff=5.0)), cells * 3))
     for data, ref in zip(threaded, serial * 3, strict=True):
         assert torch.equal(data.edge_index, ref.edge_index) and torch.equal(data.distance, ref.distance)
+
+
+def _cells(structures: list[Structure]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    return [(s.lattice.matrix, np.array(s.atomic_numbers), s.frac_coords) for s in structures]
+
+
+@pytest.mark.parametrize("config", [GraphConfig(), GraphConfig(cutoff=8.0, max_neighbors=12), GraphConfig(cutoff=1.0)])
+def test_batch_equals_collated_per_cell_graphs(config: GraphConfig) -> None:
+    cells = _cells([*CELLS.values(), TRICLINIC * (2, 1, 1)])
+    ref = Batch.from_data_list([arrays_to_graph(*c, config=config) for c in cells])
+    got = arrays_to_batch(cells, config=config)
+    assert type(got) is type(ref) and list(got.keys()) == list(ref.keys()) and got.num_graphs == ref.num_graphs
+    for key in ref.keys():
+        a, b = ref[key], got[key]
+        assert (torch.equal(a, b) and a.dtype == b.dtype) if torch.is_tensor(a) else a == b, key
+    for key in ref._slice_dict:
+        assert torch.equal(got._slice_dict[key], ref._slice_dict[key]), key
+        assert torch.equal(got._inc_dict[key], ref._inc_dict[key]), key
+    for i, graph in enumerate(got.to_data_list()):  # the per-crystal graphs come back out
+        expected = ref.get_example(i)
+        assert all(torch.equal(graph[k], expected[k]) if torch.is_tensor(expected[k]) else graph[k] == expected[k]
+                   for k in expected.keys())
+
+
+def test_batch_edges_number_atoms_through_the_batch() -> None:
+    cells = _cells([CELLS["cscl"], CELLS["simple_cubic_a2"]])
+    eb = batch_edges(cells, config=GraphConfig(cutoff=4.2))
+    single = [arrays_to_graph(*c, config=GraphConfig(cutoff=4.2)) for c in cells]
+    assert eb.atoms.tolist() == [2, 1] and eb.edges.tolist() == [g.num_edges for g in single]
+    assert eb.index[:, eb.edges[0]:].min() == 2  # the second crystal's atom is atom 2
+    np.testing.assert_array_equal(eb.z, [55, 17, 84])
+    assert eb.lattices.shape == (2, 3, 3) and eb.pos.shape == (3, 3)
+    empty = batch_edges([], config=GraphConfig())
+    assert empty.index.shape == (2, 0) and empty.atoms.shape == (0,)
+
+
+def test_batch_reports_the_bad_cell() -> None:
+    good = _cells([CELLS["cscl"]])[0]
+    with pytest.raises(ValueError, match="must be finite"):
+        arrays_to_batch([good, (good[0], good[1], np.full((2, 3), np.nan))])

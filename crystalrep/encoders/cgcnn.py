@@ -138,6 +138,8 @@ class GatedConv(MessagePassing):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, weight: Tensor) -> Tensor:
         """Update atom features ``x [N, channels]``."""
+        if torch.is_inference_mode_enabled():
+            return self.norm(x + self.scale * self._summed_messages(x, edge_index, edge_attr, weight))
         summed = self.propagate(
             edge_index, centre=self.lin_centre(x), neighbor=self.lin_neighbor(x),
             edge=self.lin_edge(edge_attr), weight=weight, size=(x.shape[0], x.shape[0]),
@@ -148,6 +150,19 @@ class GatedConv(MessagePassing):
     def message(self, centre_i: Tensor, neighbor_j: Tensor, edge: Tensor, weight: Tensor) -> Tensor:
         gate, core = (centre_i + neighbor_j + edge).chunk(2, dim=-1)
         return weight[:, None] * torch.sigmoid(gate) * F.softplus(core)
+
+    def _summed_messages(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, weight: Tensor) -> Tensor:
+        """``propagate``'s sum for inference: the same operations in the same order, in place.
+
+        Per-edge tensors are written over instead of allocated anew (half the memory traffic of
+        the message step, which dominates embedding); autograd forbids this, so training keeps
+        ``propagate``. A test checks the two agree to the bit.
+        """
+        centre, neighbor = edge_index
+        hidden = self.lin_centre(x).index_select(0, centre).add_(self.lin_neighbor(x).index_select(0, neighbor))
+        gate, core = hidden.add_(self.lin_edge(edge_attr)).chunk(2, dim=-1)
+        messages = torch.sigmoid(gate).mul_(weight[:, None]).mul_(F.softplus(core))
+        return messages.new_zeros(x.shape[0], self.channels).index_add_(0, centre, messages)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.channels}, edge_dim={self.edge_dim})"

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from typing_extensions import override
 
-from crystalrep.encoders.base import Encoder, Progress, batch_ranges, state_dict_sha256
+from crystalrep.encoders.base import ArrayEncoder, Progress, state_dict_sha256
 
 if TYPE_CHECKING:
-    from pymatgen.core import Structure
+    from torch import Tensor
     from torch_geometric.data import Data
 
-    from crystalrep.datasets import Dataset
     from crystalrep.encoders.cgcnn import CGCNN
 
 __all__ = ["CHECKPOINT_KIND", "CGCNNEncoder"]
@@ -36,7 +35,7 @@ _CKPT_DESCRIPTION = (
 _POOLING = {"mean": "mean pooling", "set2set": "a Set2Set readout (softmax attention, 3 steps)"}
 
 
-class CGCNNEncoder(Encoder):
+class CGCNNEncoder(ArrayEncoder):
     """Embeds crystals with a :class:`~crystalrep.encoders.cgcnn.CGCNN` model.
 
     Args:
@@ -49,6 +48,7 @@ class CGCNNEncoder(Encoder):
 
     version = "1"
     uses_torch: ClassVar[bool] = True
+    atoms_per_batch: ClassVar[int | None] = 64
 
     def __init__(
         self, model: CGCNN, *, name: str, description: str, weights_sha256: str | None = None
@@ -148,60 +148,28 @@ class CGCNNEncoder(Encoder):
         Returns:
             float32 array ``[n, dim]``.
         """
-        import torch
-        from torch_geometric.data import Batch
-
-        from crystalrep.device import resolve_device
-
-        get = graphs if callable(graphs) else graphs.__getitem__
-        if n is not None:
-            total = n
-        elif callable(graphs):
-            raise TypeError("embed_graphs needs n when graphs is a callable.")
+        if callable(graphs):
+            if n is None:
+                raise TypeError("embed_graphs needs n when graphs is a callable.")
+            sizes: Any = np.zeros(n, dtype=np.int64)  # unknown until built: batches of batch_size
+            get = graphs
         else:
-            total = len(graphs)
-        torch_device = resolve_device(device)
-        self.model.to(torch_device)
-        out = np.empty((total, self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for start, stop in batch_ranges(total, batch_size):
-                batch = Batch.from_data_list([get(i) for i in range(start, stop)]).to(torch_device)
-                out[start:stop] = self.model(batch).float().cpu().numpy()
-                if progress is not None:
-                    progress(stop, total)
-        self.last_run_info = {"device": str(torch_device)}
-        return out
+            sizes, get = [g.num_nodes for g in graphs[:n]], graphs.__getitem__
+        return self.embed_arrays(get, sizes, device=device, batch_size=batch_size, progress=progress)
 
     @override
-    def embed_structures(
-        self,
-        structures: Sequence[Structure],
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        from crystalrep.graphs import structure_to_graph
-
-        cfg = self.graph_config()
-        return self.embed_graphs(
-            lambda i: structure_to_graph(structures[i], config=cfg), len(structures),
-            device=device, batch_size=batch_size, progress=progress,
-        )
+    def _prepare(self, device: Any) -> Any:
+        self.model.to(device)
+        return device
 
     @override
-    def embed_dataset(
-        self,
-        dataset: Dataset,
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        from crystalrep.graphs import arrays_to_graph
+    def _embed_batch(self, cells: list[Any], first: int, state: Any) -> Tensor:
+        from torch_geometric.data import Batch, Data
 
-        cfg = self.graph_config()
-        return self.embed_graphs(
-            lambda i: arrays_to_graph(*dataset.arrays(i), config=cfg), len(dataset),
-            device=device, batch_size=batch_size, progress=progress,
-        )
+        from crystalrep.graphs import arrays_to_batch
+
+        if isinstance(cells[0], Data):
+            batch = Batch.from_data_list(cells)
+        else:
+            batch = arrays_to_batch(cells, config=self.graph_config())
+        return self.model(batch.to(state))

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,16 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from typing_extensions import override
 
-from crystalrep.encoders.base import Encoder, Progress, batch_ranges
+from crystalrep.encoders.base import ArrayEncoder
 
 if TYPE_CHECKING:
     from chgnet.model import CHGNet
-    from pymatgen.core import Structure
     from torch import Tensor
 
-    from crystalrep.datasets import Dataset
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+    from crystalrep.encoders.chgnet_graph import GraphBatch
 
 __all__ = ["CHGNetEncoder"]
 
@@ -45,7 +42,7 @@ def weights_file(model_name: str = MODEL_NAME) -> Path:
     return files[0]
 
 
-class CHGNetEncoder(Encoder):
+class CHGNetEncoder(ArrayEncoder):
     """CHGNet's ``crystal_fea`` divided by the atom count (energy-only, no gradients).
 
     Graphs are CHGNet's (6 Å atom graph, 3 Å bond graph, built with vesin by
@@ -56,6 +53,8 @@ class CHGNetEncoder(Encoder):
     name = "chgnet"
     version = "1"
     uses_torch: ClassVar[bool] = True
+    max_z: ClassVar[int | None] = MAX_Z
+    atoms_per_batch: ClassVar[int | None] = 64  # measured: passes of ~64 atoms beat 320 (batch 64) by 1.5x
     description = (
         "Frozen CHGNet 0.3.0 (Deng et al. 2023; weights from the chgnet wheel, no download): the "
         "64-d crystal feature after the last atom convolution. CHGNet's crystal_fea is a SUM over "
@@ -105,91 +104,130 @@ class CHGNetEncoder(Encoder):
         return self._model.to(device)
 
     @override
-    def embed_structures(
-        self,
-        structures: Sequence[Structure],
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        return self._embed(lambda i: _arrays(structures[i]), len(structures), device, batch_size, progress)
+    def _prepare(self, device: Any) -> dict[str, Any]:
+        return {"model": self.load(str(device)), "device": device}
 
     @override
-    def embed_dataset(
-        self,
-        dataset: Dataset,
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        return self._embed(dataset.arrays, len(dataset), device, batch_size, progress)
+    def _embed_batch(self, cells: list[Any], first: int, state: dict[str, Any]) -> Tensor:
+        from crystalrep.encoders.chgnet_graph import IsolatedAtomError, batch_graph
 
-    def _embed(
-        self, get: Callable[[int], Arrays], n: int, device: str, batch_size: int, progress: Progress | None
-    ) -> np.ndarray:
-        import torch
-
-        from crystalrep.device import resolve_device
-        from crystalrep.encoders.chgnet_graph import build_crystal_graph
-
-        torch_device = resolve_device(device)
-        model = self.load(str(torch_device))
-        out = np.empty((n, DIM), dtype=np.float32)
-        for start, stop in batch_ranges(n, batch_size):
-            graphs = []
-            for i in range(start, stop):
-                lattice, numbers, frac = get(i)
-                if numbers.max(initial=0) > MAX_Z:
-                    raise ValueError(f"CHGNet covers elements up to Z={MAX_Z}; structure {i} has heavier ones.")
-                try:
-                    graphs.append(build_crystal_graph(lattice, numbers, frac).to(str(torch_device)))
-                except ValueError as exc:
-                    raise ValueError(f"CHGNet cannot embed structure {i}: {exc}") from exc
-            with torch.inference_mode():
-                out[start:stop] = mean_atom_features(model, graphs).float().cpu().numpy()
-            if progress is not None:
-                progress(stop, n)
-        self.last_run_info = {"device": str(torch_device)}
-        return out
+        try:
+            graphs = batch_graph(cells)
+        except IsolatedAtomError as exc:
+            raise ValueError(f"CHGNet cannot embed structure {first + exc.crystal}: {exc}") from exc
+        except ValueError as exc:
+            raise ValueError(f"CHGNet cannot embed structures {first}-{first + len(cells) - 1}: {exc}") from exc
+        return mean_atom_features(state["model"], graphs, device=state["device"])
 
 
-def _arrays(structure: Structure) -> Arrays:
-    return structure.lattice.matrix, np.asarray(structure.atomic_numbers), structure.frac_coords
+def _gated(mlp: Any, parts: Sequence[tuple[Tensor, Tensor | None]]) -> Tensor:
+    """A CHGNet ``GatedMLP`` of ``cat([x[index] for x, index in parts], dim=1)``, concatenation never built.
 
-
-def mean_atom_features(model: CHGNet, graphs: Sequence[Any]) -> Tensor:
-    """``crystal_fea / n_atoms``: CHGNet's energy pass up to the pooled atom features.
-
-    Mirrors ``CHGNet._compute`` (chgnet 0.3/0.4) minus the work a crystal feature never uses:
-    the energy MLP, the composition model and the angle update after the last bond update.
+    The first linear map of the concatenation is the sum of one map per part: each part is mapped
+    where it lives (per atom, per bond) and only then gathered to the rows (edges, angles), which
+    is the same function with a fraction of the multiplications.
     """
     import torch
-    from chgnet.model.model import BatchedGraph
+    from torch import nn
 
-    g = BatchedGraph.from_graphs(
-        graphs, bond_basis_expansion=model.bond_basis_expansion,
-        angle_basis_expansion=model.angle_basis_expansion, compute_stress=False,
-    )
-    atom_feas = model.atom_embedding(g.atomic_numbers - 1)  # row 0 is hydrogen
-    bond_feas = model.bond_embedding(g.bond_bases_ag)
-    weights_ag = model.bond_weights_ag(g.bond_bases_ag)
-    weights_bg = model.bond_weights_bg(g.bond_bases_bg)
-    has_angles = len(g.angle_bases) != 0
-    angle_feas = model.angle_embedding(g.angle_bases) if has_angles else None
-    atom_kw = {"atom_graph": g.batched_atom_graph, "directed2undirected": g.directed2undirected}
+    core, gate = list(mlp.mlp_core.layers), list(mlp.mlp_gate.layers)
+    k = next(n for n, layer in enumerate(core) if isinstance(layer, nn.Linear))
+    weight = torch.cat([core[k].weight, gate[k].weight])  # [2 * out, in]: core and gate in one product
+    hidden, col = None, 0
+    for x, index in parts:
+        part = x @ weight[:, col:col + x.shape[1]].T
+        part = part if index is None else part.index_select(0, index)
+        hidden = part if hidden is None else hidden.add_(part)
+        col += x.shape[1]
+    if hidden is None or col != weight.shape[1]:
+        raise RuntimeError(f"Unexpected CHGNet layer: the parts cover {col} of {weight.shape[1]} inputs.")
+    hidden = hidden.add_(torch.cat([core[k].bias, gate[k].bias]))
+    h_core, h_gate = hidden.split(core[k].out_features, dim=1)
+    for layer in core[k + 1:]:
+        h_core = layer(h_core)
+    for layer in gate[k + 1:]:
+        h_gate = layer(h_gate)
+    if mlp.norm is not None:
+        h_core, h_gate = mlp.bn1(h_core), mlp.bn2(h_gate)
+    return mlp.activation(h_core) * mlp.sigmoid(h_gate)
+
+
+def _finish(layer: Any, new: Tensor, old: Tensor, norm: Any) -> Tensor:
+    """A conv layer's tail: output MLP, residual, normalisation (whichever the layer has)."""
+    if getattr(layer, "use_mlp_out", False):
+        new = layer.mlp_out(new)
+    if layer.resnet:
+        new = new + old
+    return norm(new) if norm is not None else new
+
+
+def _sum_rows(rows: Tensor, owner: Tensor, n: int) -> Tensor:
+    return rows.new_zeros(n, rows.shape[1]).index_add_(0, owner, rows)
+
+
+def mean_atom_features(model: CHGNet, g: GraphBatch, *, device: Any = "cpu") -> Tensor:
+    """``crystal_fea / n_atoms`` of every crystal in ``g``: CHGNet's energy pass up to the pooled atoms.
+
+    Mirrors ``CHGNet._compute`` (chgnet 0.3/0.4) on the whole batch at once, minus the work a
+    crystal feature never uses (energy MLP, composition model, the angle update after the last
+    bond update), with each layer's gated MLP evaluated by :func:`_gated`.
+    """
+    import torch
+
+    def t(a: np.ndarray, dtype: torch.dtype) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
+
+    atom_graph, d2u = t(g.atom_graph, torch.long), t(g.directed2undirected, torch.long)
+    angles = t(g.bond_graph, torch.long)
+    centre, nbr, bond_i, bond_j = atom_graph[:, 0], atom_graph[:, 1], angles[:, 1], angles[:, 3]
+    # positions and bond vectors in float32 from fractional coordinates, as CHGNet computes them
+    # (vesin's float64 vectors would be more exact, and move the features by ~1e-5)
+    lattices = t(g.lattices, torch.float32)
+    atom_owner = t(np.repeat(np.arange(len(g.atoms)), g.atoms), torch.long)
+    cart = torch.bmm(t(g.frac, torch.float32)[:, None, :], lattices.index_select(0, atom_owner)).squeeze(1)
+    offsets = torch.bmm(t(g.image, torch.float32)[:, None, :], lattices.index_select(0, atom_owner.index_select(0, centre)))
+    vectors = cart.index_select(0, centre) - (cart.index_select(0, nbr) + offsets.squeeze(1))
+    lengths = torch.norm(vectors, dim=1)
+    unit = vectors / lengths[:, None]
+    bond_lengths = lengths.index_select(0, t(g.undirected2directed, torch.long))
+    expansion = model.bond_basis_expansion
+    bases_ag, bases_bg = expansion.rbf_expansion_ag(bond_lengths), expansion.rbf_expansion_bg(bond_lengths)
+    n_atoms, n_bonds = len(g.numbers), len(bond_lengths)
+
+    atom_feas = model.atom_embedding(t(g.numbers, torch.long) - 1)  # row 0 is hydrogen
+    bond_feas = model.bond_embedding(bases_ag)
+    weights_ag = model.bond_weights_ag(bases_ag).index_select(0, d2u)
+    weights_bg = model.bond_weights_bg(bases_bg)
+    weights_angle = weights_bg.index_select(0, bond_i) * weights_bg.index_select(0, bond_j)
+    has_angles = len(angles) != 0
+    angle_feas = model.angle_embedding(model.angle_basis_expansion(
+        unit.index_select(0, angles[:, 2]), unit.index_select(0, angles[:, 4]))) if has_angles else None
+
+    def atom_conv(layer: Any, atom_feas: Tensor, bond_feas: Tensor) -> Tensor:
+        messages = _gated(layer.twoBody_atom, [(atom_feas, centre), (bond_feas, d2u), (atom_feas, nbr)])
+        new = _sum_rows(messages * weights_ag, centre, n_atoms)
+        return _finish(layer, new, atom_feas, layer.atom_norm)
+
+    # angles join bonds up to the bond cutoff only: their features are projected, not all bonds'
+    short, pairs = np.unique(g.bond_graph[:, [1, 3]], return_inverse=True)
+    short_t, pairs_t = t(short, torch.long), t(pairs.reshape(-1, 2), torch.long)
+
+    def angle_parts(atom_feas: Tensor, bond_feas: Tensor, angle_feas: Tensor) -> list:
+        bonds = bond_feas.index_select(0, short_t)
+        return [(bonds, pairs_t[:, 0]), (bonds, pairs_t[:, 1]), (angle_feas, None), (atom_feas, angles[:, 0])]
+
     layers = list(zip(model.atom_conv_layers[:-1], model.bond_conv_layers, model.angle_layers, strict=False))
     for idx, (atom_layer, bond_layer, angle_layer) in enumerate(layers):
-        atom_feas = atom_layer(atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=weights_ag, **atom_kw)
-        if has_angles and bond_layer is not None:
-            bond_feas = bond_layer(atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=weights_bg,
-                                   angle_feas=angle_feas, bond_graph=g.batched_bond_graph)
+        atom_feas = atom_conv(atom_layer, atom_feas, bond_feas)
+        if angle_feas is not None and bond_layer is not None:
+            update = _gated(bond_layer.twoBody_bond, angle_parts(atom_feas, bond_feas, angle_feas))
+            new_bonds = _sum_rows(update * weights_angle, bond_i, n_bonds)
+            bond_feas = _finish(bond_layer, new_bonds, bond_feas, bond_layer.bond_norm)
             if angle_layer is not None and idx < len(layers) - 1:
-                angle_feas = angle_layer(atom_feas=atom_feas, bond_feas=bond_feas, angle_feas=angle_feas,
-                                         bond_graph=g.batched_bond_graph)
-    atom_feas = model.atom_conv_layers[-1](atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=weights_ag, **atom_kw)
+                new_angles = _gated(angle_layer.twoBody_bond, angle_parts(atom_feas, bond_feas, angle_feas))
+                angle_feas = _finish(angle_layer, new_angles, angle_feas, angle_layer.angle_norm)
+    atom_feas = atom_conv(model.atom_conv_layers[-1], atom_feas, bond_feas)
     if model.readout_norm is not None:
         atom_feas = model.readout_norm(atom_feas)
-    summed = model.pooling(atom_feas, g.atom_owners)  # CHGNet's crystal_fea: a sum over atoms
-    return summed / torch.bincount(g.atom_owners)[:, None].to(summed.dtype)
+    summed = _sum_rows(atom_feas, atom_owner, len(g.atoms))  # CHGNet's crystal_fea: a sum over atoms
+    return summed / t(g.atoms, summed.dtype)[:, None]

@@ -5,66 +5,29 @@ from __future__ import annotations
 import itertools
 import logging
 import warnings
-from abc import abstractmethod
-from collections.abc import Sequence
 from importlib.metadata import version as package_version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from crystalrep.encoders.base import Encoder, Progress, batch_ranges
+from crystalrep.encoders.base import ArrayEncoder
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
-
-    from crystalrep.datasets import Dataset
 
 __all__ = ["MagpieEncoder", "SOAPEncoder"]
 
 logger = logging.getLogger(__name__)
 
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+# Magpie reads compositions only: a structure's lattice and coordinates are never built.
+_NO_LATTICE, _NO_COORDS = np.zeros((3, 3)), np.zeros((0, 3))
 
 
-def _structure_arrays(structure: Structure) -> Arrays:
-    return structure.lattice.matrix, np.asarray(structure.atomic_numbers), structure.frac_coords
-
-
-class _ArrayEncoder(Encoder):
-    """Encoders that work on (lattice, numbers, frac) arrays; datasets skip pymatgen objects."""
-
-    @abstractmethod
-    def _embed_arrays(self, get: Any, n: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        """Embed rows ``get(0) .. get(n - 1)``, each ``(lattice, numbers, frac_coords)``."""
-
-    def embed_structures(
-        self,
-        structures: Sequence[Structure],
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        return self._embed_arrays(
-            lambda i: _structure_arrays(structures[i]), len(structures), batch_size, progress
-        )
-
-    def embed_dataset(
-        self,
-        dataset: Dataset,
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        return self._embed_arrays(dataset.arrays, len(dataset), batch_size, progress)
-
-
-class MagpieEncoder(_ArrayEncoder):
+class MagpieEncoder(ArrayEncoder):
     """matminer's Magpie element-property statistics of the composition (132 numbers).
 
     The values are matminer's: its featurizer's element data, gathered into a table once, and
-    its statistics, computed as array arithmetic over all crystals at once
+    its statistics, computed as array arithmetic over many crystals at once
     (:mod:`crystalrep.encoders.magpie`).
     """
 
@@ -76,6 +39,7 @@ class MagpieEncoder(_ArrayEncoder):
         "and mode of 22 element properties over the reduced formula (132 numbers, raw units, not "
         "standardised). Blind to structure, so trivially invariant; missing element data -> 0."
     )
+    min_batch: ClassVar[int] = 4096  # array arithmetic: per-batch overhead, not per-crystal work, dominates
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,70 +72,44 @@ class MagpieEncoder(_ArrayEncoder):
         """Names of the 132 columns."""
         return list(self.featurizer().feature_labels())
 
-    def embed_structures(
-        self,
-        structures: Sequence[Structure],
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        """Magpie rows of pymatgen structures (see :meth:`Encoder.embed_structures`)."""
-        # composition only: skip building each structure's lattice and coordinate arrays
-        return self._embed_arrays(
-            lambda i: (None, structures[i].atomic_numbers, None), len(structures), batch_size, progress
-        )
+    def _cell(self, structure: Structure) -> Any:
+        return _NO_LATTICE, np.asarray(structure.atomic_numbers), _NO_COORDS
 
-    def embed_dataset(
-        self,
-        dataset: Dataset,
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        """Magpie rows of a dataset, straight from its concatenated atomic numbers."""
-        return self._embed_numbers(dataset.numbers, dataset.offsets, batch_size, progress)
+    def _prepare(self, device: Any) -> dict[str, Any]:
+        from crystalrep.encoders.magpie import magpie_table
 
-    def _embed_arrays(self, get: Any, n: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        numbers: list[Any] = []
-        for start, stop in batch_ranges(n, batch_size):
-            numbers.extend(get(i)[1] for i in range(start, stop))
-            if progress is not None:
-                progress(stop, n)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum([len(z) for z in numbers], out=offsets[1:])
-        flat = np.fromiter(itertools.chain.from_iterable(numbers), dtype=np.int64, count=int(offsets[-1]))
-        return self._embed_numbers(flat, offsets, batch_size, None)
-
-    def _embed_numbers(
-        self, numbers: np.ndarray, offsets: np.ndarray, batch_size: int, progress: Progress | None
-    ) -> np.ndarray:
-        from crystalrep.encoders.magpie import dataset_features, magpie_table
-
-        featurizer = self.featurizer()
         if self._table is None:
-            self._table = magpie_table(featurizer)
-        out, distinct = dataset_features(featurizer, self._table, numbers, offsets,
-                                         batch_size=batch_size, progress=progress)
-        nan_cols = np.flatnonzero(np.isnan(out).any(axis=0))
+            self._table = magpie_table(self.featurizer())
+        return {"table": self._table, "formulas": set(), "nan": np.zeros(self.dim, dtype=bool)}
+
+    def _embed_batch(self, cells: list[Any], first: int, state: dict[str, Any]) -> np.ndarray:
+        from crystalrep.encoders.magpie import magpie_features, reduced_compositions
+
+        offsets = np.zeros(len(cells) + 1, dtype=np.int64)
+        np.cumsum([len(cell[1]) for cell in cells], out=offsets[1:])
+        numbers = np.fromiter(itertools.chain.from_iterable(cell[1] for cell in cells), dtype=np.int64,
+                              count=int(offsets[-1]))
+        elements, amounts = reduced_compositions(numbers, offsets)
+        out = magpie_features(state["table"], elements, amounts, self.featurizer().stats)
+        # a formula is its nonzero (element..., amount...) entries: padding is 0 in both halves
+        state["formulas"].update(tuple(row[row != 0]) for row in np.unique(np.hstack([elements, amounts]), axis=0))
+        missing = np.isnan(out)
+        state["nan"] |= missing.any(axis=0)
+        out[missing] = 0.0
+        return out
+
+    def _summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        nan_cols = np.flatnonzero(state["nan"])
         if nan_cols.size:
-            labels = self.feature_labels()
             logger.warning("Magpie: imputed 0 for missing element data in %d columns", nan_cols.size)
-            out[:, nan_cols] = np.nan_to_num(out[:, nan_cols], nan=0.0)
-        else:
-            labels = []
-        self.last_run_info = {
-            "distinct_compositions": distinct,
-            "imputed_columns": [labels[c] for c in nan_cols],
-        }
-        return out.astype(np.float32)
+        labels = self.feature_labels() if nan_cols.size else []
+        return {"distinct_compositions": len(state["formulas"]), "imputed_columns": [labels[c] for c in nan_cols]}
 
 
 SOAP_SPECIES = tuple(range(1, 95))
 
 
-class SOAPEncoder(_ArrayEncoder):
+class SOAPEncoder(ArrayEncoder):
     """dscribe SOAP power spectrum, averaged over sites, in two species-compressed channels.
 
     Args:
@@ -183,6 +121,7 @@ class SOAPEncoder(_ArrayEncoder):
 
     name = "soap"
     version = "1"
+    max_z: ClassVar[int | None] = SOAP_SPECIES[-1]
 
     def __init__(self, *, r_cut: float = 5.0, n_max: int = 6, l_max: int = 4, sigma: float = 0.5) -> None:
         super().__init__()
@@ -238,21 +177,12 @@ class SOAPEncoder(_ArrayEncoder):
             ]
         return self._soaps
 
-    def _embed_arrays(self, get: Any, n: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+    def _prepare(self, device: Any) -> list[Any]:
+        return self.descriptors()
+
+    def _embed_batch(self, cells: list[Any], first: int, state: list[Any]) -> np.ndarray:
         from ase import Atoms
 
-        soaps = self.descriptors()
-        out = np.empty((n, self.dim), dtype=np.float32)
-        for start, stop in batch_ranges(n, batch_size):
-            atoms = []
-            for i in range(start, stop):
-                lattice, numbers, frac = get(i)
-                if numbers.max(initial=0) > SOAP_SPECIES[-1]:
-                    raise ValueError(f"SOAP covers elements up to Z={SOAP_SPECIES[-1]}; structure {i} has more.")
-                atoms.append(Atoms(numbers=numbers, scaled_positions=frac, cell=lattice, pbc=True))
-            parts = [np.asarray(s.create(atoms), dtype=np.float64).reshape(len(atoms), -1) for s in soaps]
-            out[start:stop] = np.concatenate(parts, axis=1)
-            if progress is not None:
-                progress(stop, n)
-        self.last_run_info = {}
-        return out
+        atoms = [Atoms(numbers=numbers, scaled_positions=frac, cell=lattice, pbc=True) for lattice, numbers, frac in cells]
+        parts = [np.asarray(s.create(atoms), dtype=np.float64).reshape(len(atoms), -1) for s in state]
+        return np.concatenate(parts, axis=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -13,16 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from typing_extensions import override
 
-from crystalrep.encoders.base import Encoder, Progress, batch_ranges
+from crystalrep.encoders.base import ArrayEncoder
 
 if TYPE_CHECKING:
-    from pymatgen.core import Structure
     from sevenn.nn.sequential import AtomGraphSequential
     from torch import Tensor
 
-    from crystalrep.datasets import Dataset
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 Graph = tuple[np.ndarray, np.ndarray, np.ndarray]  # atomic numbers, edge_index (2, E), edge_vec (E, 3)
 
 __all__ = ["SevenNetEncoder", "checkpoint_file", "mean_node_features", "neighbour_graph"]
@@ -59,7 +55,7 @@ def checkpoint_file() -> Path:
     return path
 
 
-class SevenNetEncoder(Encoder):
+class SevenNetEncoder(ArrayEncoder):
     """SevenNet-0's node features after the last interaction block, averaged over atoms.
 
     The model runs its own modules in order (edge embedding, five NequIP-style interaction
@@ -129,72 +125,40 @@ class SevenNetEncoder(Encoder):
         return self._model.to(device)
 
     @override
-    def embed_structures(
-        self,
-        structures: Sequence[Structure],
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        return self._embed(lambda i: _arrays(structures[i]), len(structures), device, batch_size, progress)
-
-    @override
-    def embed_dataset(
-        self,
-        dataset: Dataset,
-        *,
-        device: str = "auto",
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        return self._embed(dataset.arrays, len(dataset), device, batch_size, progress)
-
-    def _embed(
-        self, get: Callable[[int], Arrays], n: int, device: str, batch_size: int, progress: Progress | None
-    ) -> np.ndarray:
-        import torch
-
-        from crystalrep.device import resolve_device
-        from crystalrep.structures import StructureError
-
-        torch_device = resolve_device(device)
-        out = np.empty((n, DIM), dtype=np.float32)
-        if n == 0:
-            return out
-        model = self.load(str(torch_device))
+    def _prepare(self, device: Any) -> dict[str, Any]:
+        model = self.load(str(device))
         stand_ins = STAND_INS if self.stand_ins else {}
         if model.type_map is None:  # SevenNet-0 always maps its elements; load() built it
             raise RuntimeError(f"Unexpected SevenNet-0 layout in sevenn {metadata.version('sevenn')}.")
         allowed = set(model.type_map) | set(stand_ins)
         lookup = np.arange(max(allowed) + 1)
         lookup[list(stand_ins)] = list(stand_ins.values())
-        replaced: list[int] = []
-        for start, stop in batch_ranges(n, batch_size):
-            graphs = []
-            for i in range(start, stop):
-                lattice, numbers, frac = get(i)
-                unknown = sorted(set(numbers.tolist()) - allowed)
-                if unknown:
-                    raise StructureError(f"SevenNet-0 was not trained on Z={unknown} (structure {i}).")
-                mapped = lookup[numbers]
-                if not np.array_equal(mapped, numbers):
-                    replaced.append(i)
-                graphs.append(neighbour_graph(lattice, mapped, frac, cutoff=float(model.cutoff)))
-            for a, b in _passes([g[1].shape[1] for g in graphs], EDGES_PER_PASS):
-                with torch.inference_mode():
-                    z = mean_node_features(model, graphs[a:b], device=torch_device)
-                out[start + a:start + b] = z.float().cpu().numpy()
-            if progress is not None:
-                progress(stop, n)
-        if replaced:
-            logger.warning("SevenNet: %d crystal(s) contain Po/At/Rn/Fr/Ra, read as Te/I/Xe/Cs/Ba", len(replaced))
-        self.last_run_info = {"device": str(torch_device), "stand_in_rows": replaced}
+        return {"model": model, "device": device, "allowed": allowed, "lookup": lookup, "replaced": []}
+
+    @override
+    def _embed_batch(self, cells: list[Any], first: int, state: dict[str, Any]) -> np.ndarray:
+        from crystalrep.structures import StructureError
+
+        model, lookup = state["model"], state["lookup"]
+        graphs = []
+        for i, (lattice, numbers, frac) in enumerate(cells, start=first):
+            unknown = sorted(set(numbers.tolist()) - state["allowed"])
+            if unknown:
+                raise StructureError(f"SevenNet-0 was not trained on Z={unknown} (structure {i}).")
+            mapped = lookup[numbers]
+            if not np.array_equal(mapped, numbers):
+                state["replaced"].append(i)
+            graphs.append(neighbour_graph(lattice, mapped, frac, cutoff=float(model.cutoff)))
+        out = np.empty((len(cells), DIM), dtype=np.float32)
+        for a, b in _passes([g[1].shape[1] for g in graphs], EDGES_PER_PASS):
+            out[a:b] = mean_node_features(model, graphs[a:b], device=state["device"]).float().cpu().numpy()
         return out
 
-
-def _arrays(structure: Structure) -> Arrays:
-    return structure.lattice.matrix, np.asarray(structure.atomic_numbers), structure.frac_coords
+    @override
+    def _summary(self, state: dict[str, Any]) -> dict[str, Any]:
+        if state["replaced"]:
+            logger.warning("SevenNet: %d crystal(s) contain Po/At/Rn/Fr/Ra, read as Te/I/Xe/Cs/Ba", len(state["replaced"]))
+        return {"stand_in_rows": state["replaced"]}
 
 
 def _passes(edges: Sequence[int], budget: int) -> list[tuple[int, int]]:
