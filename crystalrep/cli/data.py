@@ -16,6 +16,9 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
     p.add_argument("path")
     p.add_argument("--name", required=True)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--workers", type=_positive, metavar="N", help="parsing processes on this machine (default: every core)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="parse on Ray: a private local Ray without ADDRESS, else the cluster at HOST:PORT")
     p.set_defaults(func=cmd_data_import)
     dsub.add_parser("list", parents=[common_parent], help="list datasets").set_defaults(func=cmd_data_list)
     for verb, func in (("show", cmd_data_show), ("delete", cmd_data_delete)):
@@ -29,6 +32,16 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that name")
     p.add_argument("--mirror", metavar="URL", help="base URL laid out like ../shared/data (default: $CRYSTALREP_FETCH_MIRROR)")
     p.set_defaults(func=cmd_data_fetch)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text[:20]!r}")
+    return value
 
 
 def _report_payload(report: Any) -> dict[str, Any]:
@@ -53,11 +66,11 @@ def _report_text(payload: dict[str, Any]) -> str:
 
 
 def cmd_data_import(args: argparse.Namespace) -> None:
-    """``crystalrep data import``: import a structure file or folder as a named dataset."""
-    from crystalrep.importers.api import import_and_save
+    """``crystalrep data import``: import a structure file or folder as a named dataset, in parallel chunks."""
+    from crystalrep.importers.stream import import_streaming
 
-    report = import_and_save(args.path, name=args.name, overwrite=args.overwrite,
-                             progress=progress("parsing", not args.quiet))
+    report = import_streaming(args.path, name=args.name, overwrite=args.overwrite, workers=args.workers,
+                              ray=args.ray, progress=progress("importing", not args.quiet))
     payload = _report_payload(report)
     emit(args, payload, _report_text(payload))
 

@@ -130,7 +130,7 @@ def test_overwrite_failing_midway_leaves_the_old_dataset_intact(tiny, monkeypatc
         raise OSError("disk full")
 
     with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
-        patch.setattr(datasets, "atomic_write_json", disk_full)  # after the new parquet is written
+        patch.setattr(datasets.registry, "atomic_write_json", disk_full)  # after the new parquet is written
         save_dataset(smaller, overwrite=True)
     assert load_dataset("tiny").fingerprint == tiny.fingerprint
     assert [p.name for p in datasets_home().iterdir() if not p.name.startswith(".")] == ["tiny"]
