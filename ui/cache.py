@@ -55,16 +55,47 @@ def summary(ref: DatasetRef) -> dict[str, Any]:
     return dataset(ref).describe()
 
 
-@st.cache_data(max_entries=16, show_spinner="Counting elements…")
-def element_figure(ref: DatasetRef, *, log: bool = False) -> go.Figure:
-    """Periodic-table heatmap of element occurrence (:func:`crystalrep.plots.data.element_counts_figure`)."""
-    return plots.element_counts_figure(dataset(ref), log=log)
+# Figures are shared by every session (cache_resource), not copied per session (cache_data): unpickling a
+# plotly figure costs ~0.2-0.4 s, paid by every session that opens the page. Treat them as read-only.
+@st.cache_resource(max_entries=16, show_spinner="Counting elements…")
+def element_figure(ref: DatasetRef, *, log: bool = False, font_px: int = 12) -> go.Figure:
+    """Periodic-table heatmap of element occurrence (:func:`crystalrep.plots.data.element_counts_figure`).
+
+    ``font_px`` sizes the tile text. Shared by all sessions: treat it as read-only.
+    """
+    return plots.element_counts_figure(dataset(ref), log=log).update_traces(textfont_size=font_px)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def histogram_figure(ref: DatasetRef, prop: str) -> go.Figure:
-    """Histogram or category bars of one property (:func:`crystalrep.plots.data.property_histogram`)."""
+    """Histogram or category bars of one property (:func:`crystalrep.plots.data.property_histogram`).
+
+    Shared by all sessions: treat it as read-only.
+    """
     return plots.property_histogram(dataset(ref), prop)
+
+
+def has_embeddings(ref: DatasetRef) -> bool:
+    """Whether the store holds any embedding of this dataset, from the artifacts' small ``meta.json`` files.
+
+    The exact check (:func:`ui.embeddings.status`) needs each encoder's store key, and for a neural
+    encoder that means importing torch and building the model (~20 s and ~400 MB on a fresh server)
+    just to learn that nothing is stored. A missing or unreadable meta only sends the page to that
+    exact check, so this never hides a stored embedding.
+    """
+    from crystalrep.embed import EMBEDDINGS_KIND
+    from crystalrep.store import Store
+
+    store = Store()
+    fingerprint = ref.stamp.split(":", 1)[0]
+    for key in store.keys(EMBEDDINGS_KIND):
+        try:
+            meta = json.loads((store.path(EMBEDDINGS_KIND, key) / "meta.json").read_text())
+        except (OSError, ValueError):
+            return True
+        if not isinstance(meta, dict) or meta.get("dataset_fingerprint") in (fingerprint, None):
+            return True
+    return False
 
 
 def clear() -> None:

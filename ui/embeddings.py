@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from ui.cache import DatasetRef, dataset
+from ui.cache import DatasetRef, dataset, has_embeddings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,8 +81,9 @@ def status(ref: DatasetRef, names: list[str]) -> list[dict[str, Any]]:
     """One row per encoder, as text for display: stored or not, and for stored ones dim, device,
     seconds, rate and creation time (``"–"`` where the store holds no value, never ``None``)."""
     rows = []
+    stored = has_embeddings(ref)  # if nothing of this dataset is stored, no encoder is built to say "not yet"
     for name in names:
-        hit = cached(ref, name)
+        hit = cached(ref, name) if stored else None
         meta = hit[1] if hit else {}
 
         def shown(field: str, fmt: str = "{}", meta: dict[str, Any] = meta) -> str:

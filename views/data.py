@@ -57,8 +57,7 @@ st.caption(f"**Source:** {info.get('source') or 'not recorded'} · **License:** 
 log = st.toggle("Log colour scale", key="data.ptable_log")
 # The whole width, so each tile is wide enough for its symbol and count at 12 px (in a 3/5 column at
 # 1024 px the tiles were 20 px wide and their numbers unreadable).
-table_figure = cache.element_figure(ref, log=log).update_traces(textfont_size=PTABLE_FONT_PX)
-st.plotly_chart(table_figure, key="data.ptable")
+st.plotly_chart(cache.element_figure(ref, log=log, font_px=PTABLE_FONT_PX), key="data.ptable")
 prop = state.current_property()
 if prop is None:
     st.info("This dataset has no property columns to plot.")

@@ -1,12 +1,14 @@
 """Import crystals from files into a :class:`~crystalrep.datasets.Dataset`, reporting bad rows.
 
-Formats, detected from the path: CSV with a ``cif`` column (CDVAE / MP-20), a folder of
-CIF/POSCAR files with an optional metadata CSV, extxyz, matbench JSON (``.json[.gz]``), and a
-single CIF (each data block a row) or POSCAR. Rows that fail are skipped and reported as
+Formats, detected by the one format table (:mod:`crystalrep.structures.formats`, name then
+content): CSV with a ``cif`` column (CDVAE / MP-20), a folder of CIF/POSCAR files with an optional
+metadata CSV, extxyz, matbench JSON (``.json[.gz]``), a single CIF (each data block a row) or
+POSCAR, and a zip of any of these. Rows that fail are skipped and reported as
 :class:`Rejected`; the import only fails (:class:`DatasetError`) when no row is valid, or when a
 source is over a limit of :mod:`crystalrep.limits` (one sentence naming the file and the limit).
 
-A zip upload is unpacked by :mod:`crystalrep.importers.archive`, member by member within limits.
+A zip (an upload or a path) is unpacked by :mod:`crystalrep.importers.archive`, member by member
+within limits, and its content imported as above.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from crystalrep.datasets import (
     save_dataset,
 )
 from crystalrep.importers.archive import extract_zip
-from crystalrep.importers.bounded import TABLE, clip, limits, refusal, shown
+from crystalrep.importers.bounded import TABLE, clip, limits, open_bytes, read_bytes, refusal, shown
 from crystalrep.importers.extxyz import extxyz_rows
-from crystalrep.importers.files import file_kind, folder_rows, structure_file_rows
+from crystalrep.importers.files import folder_rows, structure_file_rows
 from crystalrep.importers.parse import Progress
 from crystalrep.importers.rows import ImportReport, Rejected, Rows, build_report
 from crystalrep.importers.tabular import csv_rows, json_rows
-from crystalrep.structures import detect_format as sniff_format
+from crystalrep.structures.formats import SNIFF_CHARS, detect, needs_content
 
 __all__ = ["ImportReport", "Rejected", "check_target", "detect_format", "import_and_save", "import_path",
            "import_upload", "save_imported"]
@@ -40,31 +42,46 @@ __all__ = ["ImportReport", "Rejected", "check_target", "detect_format", "import_
 log = logging.getLogger(__name__)
 
 
+# format (crystalrep.structures.formats.TABLE) -> reader; a zip is unpacked first, then imported as what it holds
 READERS: dict[str, Callable[..., Rows]] = {
     "csv": csv_rows,
     "folder": folder_rows,
     "extxyz": extxyz_rows,
     "json": json_rows,
+    "matbench": json_rows,
     "cif": lambda path, *, source: structure_file_rows(path, source=source, kind="cif"),
     "poscar": lambda path, *, source: structure_file_rows(path, source=source, kind="poscar"),
 }
 
 
+def _head(path: Path) -> str | None:
+    """The first characters of a file (gunzipped for ``.gz``), or None when it cannot be read."""
+    try:
+        with open_bytes(path, TABLE) as fh:
+            return fh.read(SNIFF_CHARS).decode("utf-8", errors="replace")
+    except DatasetError:  # the reader chosen by name reports it in its own sentence
+        return None
+
+
 def detect_format(path: str | Path) -> str:
-    """The reader for a path: one of ``csv, folder, extxyz, json, cif, poscar``."""
+    """The reader for a path: ``folder`` or a format of :data:`crystalrep.structures.formats.TABLE`.
+
+    The name decides, the first few kB when it does not (``Si.txt``) or when it is ``.json``
+    (matbench table or pymatgen dicts); text nothing claims is read as POSCAR.
+    """
     path = Path(path)
     if path.is_dir():
         return "folder"
-    if path.name.lower().removesuffix(".gz").endswith(".csv"):
-        return "csv"
-    if (kind := file_kind(path.name)) is not None:
-        return kind
-    try:  # an unknown suffix (e.g. "Si.txt"): judge by the first few kB
-        with open(path, "rb") as fh:
-            head = fh.read(4096).decode("utf-8", errors="replace")
-    except OSError:
-        return "poscar"
-    return sniff_format(path.name, head)
+    head = _head(path) if needs_content(path.name) else None
+    return detect(path.name, head) or "poscar"
+
+
+def _unzip(filename: str, data: bytes, tmp: Path) -> tuple[Path, list[Rejected]]:
+    """Unpack a zip into ``tmp``; the file or folder to import and the rejected members (no zip in a zip)."""
+    target, rejected = extract_zip(filename, data, tmp / "zip")
+    if target.is_file() and detect_format(target) == "zip":
+        raise DatasetError(clip(f"{shown(filename)}: holds only another zip archive; unpack it first."))
+    return target, rejected
 
 
 def check_target(name: str, *, overwrite: bool = False) -> None:
@@ -87,6 +104,12 @@ def _import(path: Path, *, name: str, max_atoms: int | None, progress: Progress 
         raise DatasetError(clip(f"{shown(str(path))} does not exist."))
     fmt = detect_format(path)
     src = source or str(path.resolve())
+    if fmt == "zip":
+        with tempfile.TemporaryDirectory(prefix="crystalrep-zip-") as tmp:
+            target, rejected = _unzip(path.name, read_bytes(path, TABLE), Path(tmp))
+            return _import(target, name=name, max_atoms=max_atoms, progress=progress, workers=workers,
+                           source=src, license=license, description=description,
+                           property_info=property_info, pre_rejected=[*pre_rejected, *rejected])
     options = {"max_atoms": max_atoms} if fmt in ("extxyz", "folder") else {}
     rows = READERS[fmt](path, source=src, **options)
     rows.rejected[:0] = pre_rejected
@@ -101,7 +124,7 @@ def import_path(path: str | Path, *, name: str, max_atoms: int | None = None, pr
     """Import a file or folder into an in-memory dataset (nothing is written).
 
     Args:
-        path: CSV, folder, ``.xyz``/``.extxyz``, ``.json[.gz]``, CIF or POSCAR.
+        path: CSV, folder, ``.xyz``/``.extxyz``, ``.json[.gz]``, CIF, POSCAR or a ``.zip`` of such files.
         name: Dataset name (letters, digits, ``_.-``).
         max_atoms: Largest cell accepted; larger rows are rejected.
         progress: Called with ``(done, total)``; total is twice the rows (parsing, then labelling).
@@ -137,10 +160,11 @@ def import_upload(filename: str, data: bytes, *, name: str, max_atoms: int | Non
     if len(data) > getattr(limits(), TABLE):
         raise refusal(filename, "is too large", TABLE)
     safe = PurePosixPath(filename.replace("\\", "/")).name.lstrip(".")[-120:] or "upload"
+    head = data[:SNIFF_CHARS].decode("utf-8", errors="replace")
     with tempfile.TemporaryDirectory(prefix="crystalrep-upload-") as tmp:
         pre: list[Rejected] = []
-        if safe.lower().endswith(".zip"):
-            target, pre = extract_zip(filename, data, Path(tmp) / "zip")
+        if detect(safe, head) == "zip":
+            target, pre = _unzip(filename, data, Path(tmp))
         else:
             target = Path(tmp) / safe
             target.write_bytes(data)

@@ -1,6 +1,7 @@
 """Readers for structure files: a folder of files (+ metadata CSV), one CIF or POSCAR file.
 
-In a folder every CIF / POSCAR / JSON / extxyz file is one row (its first structure). A
+In a folder every CIF / POSCAR / JSON / extxyz file is one row (its first structure); which files
+those are, the format table says (:func:`crystalrep.structures.formats.structure_format`). A
 metadata CSV (``metadata.csv``, or the only CSV) is joined by a file-name column when one
 exists, else by matching its id column to a part of the file stem (``mp_mp-1234.cif`` ↔
 ``mp-1234``). Files without metadata still import, with empty properties. A file that cannot be
@@ -22,26 +23,11 @@ from crystalrep.datasets import DatasetError
 from crystalrep.importers.bounded import STRUCTURE, clip, limits, read_text, refusal, shown
 from crystalrep.importers.rows import Rejected, Rows
 from crystalrep.importers.tabular import id_column, read_csv, select_properties
+from crystalrep.structures.formats import strip_suffix, structure_format
 
 log = logging.getLogger(__name__)
 
-SUFFIX_KINDS = {".cif": "cif", ".mcif": "cif", ".vasp": "poscar", ".poscar": "poscar",
-                ".json": "json", ".xyz": "extxyz", ".extxyz": "extxyz"}
 _BLOCK_START = re.compile(r"(?im)^[ \t]*(?=data_)")
-
-
-def file_kind(name: str) -> str | None:
-    """The structure format of a file name (``.gz`` allowed), or None if it is not one."""
-    lower = Path(name.lower().removesuffix(".gz"))
-    if lower.name.startswith(("poscar", "contcar")):
-        return "poscar"
-    return SUFFIX_KINDS.get(lower.suffix)
-
-
-def file_stem(rel: str) -> str:
-    """A file's path without its structure suffix (and ``.gz``): ``a/mp-1.cif.gz`` -> ``a/mp-1``."""
-    path = Path(rel.removesuffix(".gz"))
-    return path.with_suffix("").as_posix() if path.suffix.lower() in SUFFIX_KINDS else path.as_posix()
 
 
 def _metadata_lookup(root: Path, rows: Rows) -> tuple[dict[str, dict[str, Any]], str | None, str]:
@@ -56,7 +42,7 @@ def _metadata_lookup(root: Path, rows: Rows) -> tuple[dict[str, dict[str, Any]],
         rows.rejected.append(Rejected(chosen.name, f"the metadata file was not used: {exc}"))
         rows.meta.update(metadata=chosen.name, metadata_unused=str(exc))
         return {}, None, "none"
-    file_col = next((c for c in df.columns if (df[c].map(lambda v: bool(v) and file_kind(str(v)) is not None).mean() >= 0.5)), None)
+    file_col = next((c for c in df.columns if (df[c].map(lambda v: bool(v) and structure_format(str(v)) is not None).mean() >= 0.5)), None)
     id_col = id_column(df.columns)
     rows.meta.update(metadata=chosen.name, metadata_malformed_rows=len(bad))
     if file_col is None and id_col is None:
@@ -82,7 +68,7 @@ def _find(lookup: dict[str, dict[str, Any]], rel: str, mode: str) -> dict[str, A
     if mode == "file":
         return lookup.get(rel) or lookup.get(Path(rel).name)
     if mode == "id":
-        tokens = Path(file_stem(rel)).name.split("_")
+        tokens = Path(strip_suffix(rel)).name.split("_")
         spans = sorted(((i, j) for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1)),
                        key=lambda s: s[0] - s[1])  # longest candidate first
         for i, j in spans:
@@ -98,7 +84,7 @@ def _structure_files(root: Path) -> list[Path]:
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
-            if not name.startswith(".") and file_kind(name):
+            if not name.startswith(".") and structure_format(name):
                 found.append(Path(folder) / name)
                 if len(found) > cap:
                     raise refusal(root.name, "holds more structure files than allowed", "max_rows")
@@ -117,8 +103,8 @@ def folder_rows(root: Path, *, source: str, max_atoms: int | None = None) -> Row
         rel = path.relative_to(root).as_posix()
         record = _find(lookup, rel, mode)
         matched += record is not None
-        ident = (record["id"] if record and record["id"] else "") or file_stem(rel)
-        kind = str(file_kind(path.name))
+        ident = (record["id"] if record and record["id"] else "") or strip_suffix(rel)
+        kind = str(structure_format(path.name))
         from crystalrep.importers.extxyz import (  # extxyz imports this module
             default_max_atoms,
             split_frames,
@@ -150,7 +136,7 @@ def structure_file_rows(path: Path, *, source: str, kind: str) -> Rows:
     parts = split_cif_blocks(text) if kind == "cif" else [text]
     if len(parts) > limits().max_rows:
         raise refusal(path.name, f"holds {len(parts):,} data blocks", "max_rows")
-    stem = Path(file_stem(path.name)).name
+    stem = Path(strip_suffix(path.name)).name
     for k, part in enumerate(parts):
         label = path.name if len(parts) == 1 else f"{path.name} block {k}"
         rows.add(label, stem if len(parts) == 1 else f"{stem}-{k}", (kind, part), {})

@@ -1,13 +1,16 @@
 """Plotly figure builders and display tables; pages only render what these return.
 
 No Streamlit here, so the builders are tested directly (AppTest cannot see inside plotly charts).
-Element positions on the periodic table come from pymatviz; its own ``ptable_heatmap`` (0.18)
-calls ``plotly.figure_factory.create_annotated_heatmap``, which plotly 7 removed, so the heatmap
-is drawn here with plain ``go.Heatmap`` layers.
+Element positions on the periodic table come from pymatviz's table (read without importing
+pymatviz); its own ``ptable_heatmap`` (0.18) calls ``plotly.figure_factory.create_annotated_heatmap``,
+which plotly 7 removed, so the heatmap is drawn here with plain ``go.Heatmap`` layers.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,6 +74,23 @@ def element_counts(dataset: Dataset) -> pd.Series:
     return series.sort_values(ascending=False, kind="stable")
 
 
+@functools.lru_cache(maxsize=1)
+def _ptable() -> pd.DataFrame:
+    """The element table of pymatviz (row, column, name, ... by symbol), read without importing pymatviz.
+
+    ``import pymatviz`` costs ~10 s and ~170 MB in a fresh dashboard server (it imports scipy.stats,
+    pymatgen's local_env and phonopy) for this one CSV file.
+    """
+    spec = importlib.util.find_spec("pymatviz")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(folders[0]) / "elements.csv" if folders else None
+    if path is None or not path.is_file():  # a pymatviz that keeps its table elsewhere
+        from pymatviz import df_ptable
+
+        return df_ptable
+    return pd.read_csv(path, comment="#").set_index("symbol")
+
+
 def element_counts_figure(dataset: Dataset, *, log: bool = False) -> go.Figure:
     """Periodic-table heatmap of how many structures contain each element.
 
@@ -83,8 +103,8 @@ def element_counts_figure(dataset: Dataset, *, log: bool = False) -> go.Figure:
         ``customdata`` the raw count on each element's tile (NaN where absent).
     """
     import plotly.graph_objects as go
-    from pymatviz import df_ptable
 
+    df_ptable = _ptable()
     counts = element_counts(dataset)
     shape = (int(df_ptable["row"].max()), int(df_ptable["column"].max()))
     present = np.full(shape, np.nan)

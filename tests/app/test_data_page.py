@@ -107,7 +107,7 @@ def test_search_filters_the_table(tiny: Dataset) -> None:
 
 
 def test_no_dataset_says_how_to_build_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("crystalrep.datasets.default_dataset_dir", lambda: tmp_path / "no-default")
+    monkeypatch.setattr("crystalrep.datasets.registry.default_dataset_dir", lambda: tmp_path / "no-default")
     at = _app()
     assert not at.exception
     assert any("crystalrep data build-default" in e.value for e in at.info)

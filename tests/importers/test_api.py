@@ -283,7 +283,7 @@ def test_import_and_save_is_atomic(csv_path, tiny_structures, monkeypatch):
 
     small = import_path(csv_path.with_name("set.csv"), name="set").dataset.subset([0, 1])
     with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
-        patch.setattr(datasets, "atomic_write_json", broken_commit)  # the new table is written, meta.json not
+        patch.setattr(datasets.registry, "atomic_write_json", broken_commit)  # the new table is written, meta.json not
         save_imported(small, overwrite=True)
     assert load_dataset("set").fingerprint == first.fingerprint  # untouched by both failures
     assert [p.name for p in datasets_home().iterdir() if not p.name.startswith(".")] == ["set"]
