@@ -31,7 +31,8 @@ TIMEOUT_S = 600
 def _open_maps(url: str, encoder: str) -> tuple[float, float]:
     """Seconds until the first map, then all three maps, are drawn."""
     from playwright.sync_api import sync_playwright
-    from tests.e2e_utils import CHROMIUM_ARGS, chromium_path
+
+    from tests.app.e2e_utils import CHROMIUM_ARGS, chromium_path
 
     start = time.perf_counter()
     with sync_playwright() as pw:
@@ -52,7 +53,7 @@ def _open_maps(url: str, encoder: str) -> tuple[float, float]:
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Start the dashboard twice on one fresh home and time the first maps."""
-    from tests.e2e_utils import (
+    from tests.app.e2e_utils import (
         chromium_path,
         free_port,
         start_server,
