@@ -103,7 +103,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
                      runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, _node_ip_address="127.0.0.1")
         else:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+    except Exception as exc:  # noqa: BLE001 - ray.init raises a bare Exception when a node misses its 30 s start-up
+        ray.shutdown()
         where = "a local Ray on this machine" if local else f"the Ray cluster at {address}"
         raise ClusterError(f"Could not start or reach {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                            f" (start a head with `ray start --head` and pass its address).") from exc

@@ -12,9 +12,11 @@ from typing import Any
 
 from crystalrep.analysis.projections import PROJECTIONS
 from crystalrep.cli.output import emit, fmt, ints, names, pair, parse_value, progress, records
+from crystalrep.embed.shards import DEFAULT_BATCH_ATOMS, DEFAULT_SHARD_ROWS
 
 REQUIRED_INVARIANCES = ("rotation", "translation", "permutation", "supercell")
-_EMBED_FIELDS = ("encoder_id", "dataset", "n", "dim", "device", "seconds", "structures_per_second", "key", "cache_hit")
+_EMBED_FIELDS = ("encoder_id", "dataset", "n", "dim", "device", "seconds", "structures_per_second", "key", "cache_hit",
+                 "shards", "shards_resumed", "engine", "workers", "model_loads")
 
 
 def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
@@ -23,7 +25,14 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
     p.add_argument("--dataset", required=True)
     p.add_argument("--encoder", required=True, help="encoder id, or a comma list (a,b,c); see `crystalrep.encoders`")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="at most this many crystals per batch")
+    p.add_argument("--batch-atoms", type=int, default=DEFAULT_BATCH_ATOMS, help="at most this many atoms per batch")
+    p.add_argument("--shard-rows", type=int, help="rows per shard (default: the dataset's own shards, at most "
+                   f"{DEFAULT_SHARD_ROWS} rows); finished shards are kept, so a killed run resumes from them")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="fan the shards out to Ray workers: the cluster at ADDRESS (HOST:PORT), or, bare, "
+                        "a Ray started on this machine for the run")
+    p.add_argument("--workers", type=int, help="with --ray: number of workers (default one per GPU, else per CPU)")
     p.add_argument("--recompute", action="store_true", help="ignore a cached embedding and overwrite it")
     p.set_defaults(func=cmd_embed)
 
@@ -68,6 +77,10 @@ def _embed_line(r: dict[str, Any]) -> str:
     timing = (f"{fmt(r.get('seconds'), '.2f')} s, {fmt(r.get('structures_per_second'), '.1f')} structures/s"
               f" on {r.get('device')}")
     how = f"cache hit (first computed in {timing})" if r["cache_hit"] else f"computed in {timing}"
+    if not r["cache_hit"] and r.get("shards_resumed"):
+        how += f", {r['shards_resumed']} of {r['shards']} shards resumed from an interrupted run"
+    if not r["cache_hit"] and r.get("engine") == "ray":
+        how += f", on Ray with {r['workers']} workers"
     return f"{r['encoder']} on {r['dataset']}: {r['n']} × {r['dim']}, key {r['key']}, {how}"
 
 
@@ -77,12 +90,15 @@ def cmd_embed(args: argparse.Namespace) -> None:
     from crystalrep.embed import embed_dataset
     from crystalrep.encoders import get_encoder
 
+    if args.workers is not None and args.ray is None:
+        raise ValueError("--workers needs --ray (the shards of a local run are embedded one after the other).")
     dataset = load_dataset(args.dataset)
     encoders = [get_encoder(n) for n in names(args.encoder, "--encoder")]  # every name checked before any work
     rows = []
     for enc in encoders:
         _, meta = embed_dataset(dataset, enc, device=args.device, batch_size=args.batch_size, recompute=args.recompute,
-                                progress=progress(f"embedding ({enc.name})", not args.quiet))
+                                batch_atoms=args.batch_atoms, shard_rows=args.shard_rows, ray=args.ray,
+                                workers=args.workers, progress=progress(f"embedding ({enc.name})", not args.quiet))
         row = {k: meta.get(k) for k in _EMBED_FIELDS}
         rows.append({"encoder": row.pop("encoder_id"), **row})
     emit(args, rows, "\n".join(_embed_line(r) for r in rows))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crystalrep.cli.output import emit, progress
-from crystalrep.pretrain import TASK_NAMES
+from crystalrep.pretrain import READOUTS, TASK_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 OPTIONS: dict[str, type] = {
     "task": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float, "seed": int,
     "sigma": float, "tau": float, "mask_rate": float, "max_structures": int, "val_fraction": float,
-    "grad_clip": float, "device": str, "threads": int,
+    "grad_clip": float, "device": str, "threads": int, "readout": str, "workers": int, "ray_address": str,
 }
 
 
@@ -34,6 +34,13 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
         flag = "--" + name.replace("_", "-")
         if name == "task":
             p.add_argument(flag, choices=TASK_NAMES, help="pretext task (default denoise)")
+        elif name == "readout":
+            p.add_argument(flag, choices=READOUTS, help="readout of the fresh encoder (default mean)")
+        elif name == "workers":
+            p.add_argument(flag, type=int, help="data-parallel workers on Ray Train (DDP; default 1 = this process)")
+        elif name == "ray_address":
+            p.add_argument("--ray", flag, dest=name, nargs="?", const="local", metavar="ADDRESS",
+                           help="with --workers: the Ray cluster (HOST:PORT); bare --ray starts one on this machine")
         else:
             p.add_argument(flag, type=kind, help="see crystalrep.pretrain.PretrainConfig")
     p.add_argument("--background", action="store_true", help="run as a detached job and return its id")

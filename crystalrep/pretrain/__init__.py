@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["TASK_NAMES", "PretrainConfig"]
+__all__ = ["READOUTS", "TASK_NAMES", "PretrainConfig"]
 
 TASK_NAMES: tuple[str, ...] = ("denoise", "contrastive", "masking")
+READOUTS: tuple[str, ...] = ("mean", "set2set")
+# fields added later, left out of to_dict() at their default: specs, checkpoint configs and the keys
+# made from them before these options existed stay byte-identical
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"readout": "mean", "workers": 1, "ray_address": None}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,15 @@ class PretrainConfig:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: torch CPU threads for the run (``None`` keeps torch's default). On a shared
             machine 1 is often far faster: OpenMP threads spin when cores are oversubscribed.
+            With several workers: threads per worker.
+        readout: Readout of a fresh encoder, one of :data:`READOUTS`; ``"set2set"`` lets the
+            contrastive task (which trains through the readout) pretrain a Set2Set readout.
+        workers: Data-parallel Ray Train workers (DDP). 1 trains in this process; with N each
+            optimisation step splits its ``batch_size`` crystals over the N workers (so the step
+            count and the schedule stay those of one worker; contrastive negatives come from a
+            worker's own part).
+        ray_address: The Ray cluster for several workers (``HOST:PORT``), ``None`` or ``"local"``
+            for a Ray started on this machine; like ``device``, it may change on resume.
     """
 
     task: str = "denoise"
@@ -51,6 +64,9 @@ class PretrainConfig:
     grad_clip: float = 1.0
     device: str = "auto"
     threads: int | None = None
+    readout: str = "mean"
+    workers: int = 1
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -67,6 +83,12 @@ class PretrainConfig:
              f"threads must be None or an integer >= 1, got {self.threads!r}"),
             (self.max_structures is None or (_is_int(self.max_structures) and self.max_structures >= 2),
              f"max_structures must be None or an integer >= 2, got {self.max_structures!r}"),
+            (self.readout in READOUTS, f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}"),
+            (_is_int(self.workers) and self.workers >= 1, f"workers must be an integer >= 1, got {self.workers!r}"),
+            (not _is_int(self.workers) or self.batch_size >= 2 * self.workers,
+             f"batch_size must be at least 2 per worker ({2 * self.workers} for {self.workers} workers)"),
+            (self.ray_address is None or (isinstance(self.ray_address, str) and self.ray_address.strip() != ""),
+             f"ray_address must be None or a non-empty address, got {self.ray_address!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -82,8 +104,8 @@ class PretrainConfig:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (used in spec.json and checkpoint metadata)."""
-        return asdict(self)
+        """Plain-JSON form (used in spec.json and checkpoint metadata); later options only when set."""
+        return {k: v for k, v in asdict(self).items() if k not in _OMITTED_AT_DEFAULT or v != _OMITTED_AT_DEFAULT[k]}
 
 
 def _is_int(value: Any) -> bool:

@@ -154,3 +154,34 @@ def test_resume_refuses_other_options_and_starts_fresh_without_checkpoints(tiny,
         pretrain(tiny.subset(range(12)), config("masking", epochs=1), out_dir=tmp_path / "r", resume=True)
     history = pretrain(tiny, config("masking", epochs=1), out_dir=tmp_path / "empty", resume=True, encoder_config=SMALL)
     assert [r["epoch"] for r in history] == [1]
+
+
+def test_default_config_keys_are_those_made_before_readout_and_workers() -> None:
+    from crystalrep.store import content_key
+
+    # hashes of PretrainConfig().to_dict() before the readout/workers/ray_address fields existed
+    assert content_key(PretrainConfig().to_dict()) == "b76eeaa8d1cf2369"
+    assert content_key(PretrainConfig(task="contrastive", seed=3, threads=1, device="cpu").to_dict()) == "1edb7c72e6c3db67"
+    assert PretrainConfig.from_dict(PretrainConfig().to_dict()) == PretrainConfig()
+    options = PretrainConfig(readout="set2set", workers=2, ray_address="127.0.0.1:6379").to_dict()
+    assert (options["readout"], options["workers"], options["ray_address"]) == ("set2set", 2, "127.0.0.1:6379")
+    assert PretrainConfig.from_dict(options).readout == "set2set"
+    for bad in ({"readout": "max"}, {"workers": 0}, {"workers": 3, "batch_size": 4}, {"ray_address": ""}):
+        with pytest.raises(ValueError):
+            PretrainConfig(**bad)
+
+
+def test_contrastive_pretrains_a_set2set_readout(tiny, tmp_path) -> None:
+    from crystalrep.encoders.cgcnn import config_from_dict
+
+    cfg = config("contrastive", epochs=1, readout="set2set")
+    pretrain(tiny, cfg, out_dir=tmp_path, encoder_config=SMALL)
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "epoch-001.pt", kind="cgcnn")
+    assert ckpt.config["readout"] == "set2set" and ckpt.meta["params"]["readout"] == "set2set"
+    start = build_cgcnn(config_from_dict(ckpt.config), seed=0).state_dict()
+    readout = [k for k in ckpt.state_dict if k.startswith("set2set.")]
+    assert readout and any(not torch.equal(ckpt.state_dict[k], start[k]) for k in readout)  # the readout was trained
+    encoder = CGCNNEncoder.from_checkpoint(tmp_path / "checkpoints" / "epoch-001.pt")
+    assert encoder.config["model"]["readout"] == "set2set"
+    with pytest.raises(ValueError, match="other options"):  # a mean-readout resume of a set2set run is refused
+        pretrain(tiny, config("contrastive", epochs=2), out_dir=tmp_path, resume=True)

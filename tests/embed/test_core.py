@@ -40,11 +40,12 @@ def test_cache_hit_skips_the_encoder(name: str, tiny_dataset: Dataset, monkeypat
     first, meta = embed_dataset(tiny_dataset, encoder, device="cpu", batch_size=2, progress=lambda d, t: seen.append((d, t)))
     assert first.shape == (len(tiny_dataset), encoder.dim) and first.dtype == np.float32
     assert meta["cache_hit"] is False and seen[-1] == (5, 5)
+    assert len(calls) == 3  # batch_size 2: rows 0-1, 2-3, 4
     again, meta2 = embed_dataset(tiny_dataset, encoder, device="cpu")
-    assert len(calls) == 1 and meta2["cache_hit"] is True
+    assert len(calls) == 3 and meta2["cache_hit"] is True
     np.testing.assert_array_equal(first, again)
     embed_dataset(tiny_dataset, encoder, device="cpu", recompute=True)
-    assert len(calls) == 2
+    assert len(calls) == 4  # default batch: one
 
 
 def test_metadata_records_provenance(tiny_dataset: Dataset) -> None:

@@ -1,16 +1,12 @@
-"""Run an encoder over a dataset in batches and keep the matrix in the store.
+"""The parts of embedding every path shares: store keys, encoder lookup, uploads, versions.
 
 The store key is ``content_key({dataset fingerprint, encoder fingerprint})``: the same crystals
-and the same encoder (code, weights, config) always map to the same artifact, which is written
-in one atomic step after the last batch, so an interrupted run leaves nothing behind.
+and the same encoder (code, weights, config) always map to the same artifact.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError
@@ -26,17 +22,6 @@ if TYPE_CHECKING:
 
     from crystalrep.datasets import Dataset
     from crystalrep.encoders.base import Encoder
-
-__all__ = [
-    "EMBEDDINGS_KIND",
-    "embed_dataset",
-    "embed_structures",
-    "embedding_key",
-    "library_versions",
-    "load_embedding",
-]
-
-logger = logging.getLogger(__name__)
 
 EMBEDDINGS_KIND = "embeddings"
 SMALL_QUERY = 8  # at most this many structures are embedded on one torch thread
@@ -56,7 +41,8 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _encoder(encoder: Encoder | str) -> Encoder:
+def resolve_encoder(encoder: Encoder | str) -> Encoder:
+    """An encoder as given, or the registry's encoder of that name."""
     if isinstance(encoder, str):
         from crystalrep.encoders import get_encoder
 
@@ -64,7 +50,8 @@ def _encoder(encoder: Encoder | str) -> Encoder:
     return encoder
 
 
-def _device_name(encoder: Encoder, device: str) -> str:
+def device_name(encoder: Encoder, device: str) -> str:
+    """The device an encoder runs on here (``"cpu"`` for descriptors, which ignore it)."""
     if not encoder.uses_torch:
         return "cpu"
     from crystalrep.device import resolve_device
@@ -74,7 +61,7 @@ def _device_name(encoder: Encoder, device: str) -> str:
 
 def embedding_key(dataset: Dataset, encoder: Encoder | str) -> str:
     """Store key of a dataset's embedding by an encoder."""
-    enc = _encoder(encoder)
+    enc = resolve_encoder(encoder)
     return content_key({"dataset": dataset.fingerprint, "encoder": enc.fingerprint})
 
 
@@ -84,73 +71,6 @@ def load_embedding(
     """Return a cached ``(array, meta)`` without computing anything, or ``None``."""
     store = store or Store()
     return store.load_array(EMBEDDINGS_KIND, embedding_key(dataset, encoder))
-
-
-def embed_dataset(
-    dataset: Dataset,
-    encoder: Encoder | str,
-    *,
-    store: Store | None = None,
-    device: str = "auto",
-    batch_size: int = 64,
-    progress: Callable[[int, int], None] | None = None,
-    recompute: bool = False,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Embed every crystal of ``dataset`` (cached in the store under kind ``"embeddings"``).
-
-    Args:
-        dataset: The crystals, in row order.
-        encoder: An encoder or a registry name (see :func:`crystalrep.encoders.get_encoder`).
-        store: Where to cache; defaults to ``Store()`` under ``$CRYSTALREP_HOME``.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        batch_size: Crystals per batch.
-        progress: Called as ``progress(done, total)``; not called on a cache hit.
-        recompute: Ignore a cached result and overwrite it.
-
-    Returns:
-        ``(array, meta)``: float32 ``[len(dataset), dim]`` and the stored metadata plus
-        ``cache_hit`` (bool) and ``key``.
-
-    Raises:
-        ValueError: For an unknown encoder or device, or a malformed encoder output.
-    """
-    enc = _encoder(encoder)
-    store = store or Store()
-    key = embedding_key(dataset, enc)
-    if not recompute:
-        cached = store.load_array(EMBEDDINGS_KIND, key)
-        if cached is not None and cached[0].shape == (len(dataset), enc.dim) and cached[0].dtype == np.float32:
-            array, meta = cached
-            logger.info("Embedding %s of %s: cache hit (%s)", enc.name, dataset.name, key)
-            return array, {**meta, "cache_hit": True, "key": key}
-        recompute = cached is not None  # verified but of the wrong shape: replace it
-    device_name = _device_name(enc, device)
-    start = time.perf_counter()
-    array = enc.embed_dataset(dataset, device=device_name, batch_size=batch_size, progress=progress)
-    seconds = time.perf_counter() - start
-    expected = (len(dataset), enc.dim)
-    if array.shape != expected or array.dtype != np.float32:
-        raise ValueError(f"Encoder {enc.name} returned {array.dtype}{array.shape}, expected float32{expected}.")
-    meta = {
-        "encoder": enc.info(),
-        "encoder_id": enc.name,
-        "encoder_version": enc.version,
-        "encoder_fingerprint": enc.fingerprint,
-        "encoder_run": dict(enc.last_run_info),
-        "dataset": dataset.name,
-        "dataset_fingerprint": dataset.fingerprint,
-        "n": len(dataset),
-        "dim": enc.dim,
-        "device": device_name,
-        "batch_size": batch_size,
-        "seconds": round(seconds, 3),
-        "structures_per_second": round(len(dataset) / seconds, 2) if seconds > 0 else None,
-        "libraries": library_versions(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    store.save_array(EMBEDDINGS_KIND, key, array, meta, replace=recompute)
-    logger.info("Embedded %d crystals of %s with %s in %.1f s", len(dataset), dataset.name, enc.name, seconds)
-    return array, {**meta, "cache_hit": False, "key": key}
 
 
 def embed_structures(
@@ -176,12 +96,12 @@ def embed_structures(
     Up to ``SMALL_QUERY`` structures (a retrieval upload) run on one torch thread, which is
     faster for so little work; the previous thread count is restored afterwards.
     """
-    enc = _encoder(encoder)
+    enc = resolve_encoder(encoder)
     if len(structures) == 0:
         return np.zeros((0, enc.dim), dtype=np.float32)
     with _one_torch_thread(enc.uses_torch and len(structures) <= SMALL_QUERY):
         return enc.embed_structures(
-            list(structures), device=_device_name(enc, device), batch_size=batch_size, progress=progress
+            list(structures), device=device_name(enc, device), batch_size=batch_size, progress=progress
         )
 
 
