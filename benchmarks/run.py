@@ -25,7 +25,8 @@ REPORT = HERE / "BENCHMARKS.md"
 
 
 def available() -> list[str]:
-    return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    # a section name may use hyphens (``knn-scale``); its module uses underscores (``bench_knn_scale.py``)
+    return sorted(p.stem.removeprefix("bench_").replace("_", "-") for p in HERE.glob("bench_*.py"))
 
 
 def machine() -> dict[str, Any]:
@@ -49,7 +50,7 @@ def machine() -> dict[str, Any]:
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:
-    module = importlib.import_module(f"benchmarks.bench_{name}")
+    module = importlib.import_module(f"benchmarks.bench_{name.replace('-', '_')}")
     result: dict[str, Any] = {"name": name, "quick": quick, "machine": machine(), "doc": (module.__doc__ or "").strip()}
     try:
         rows = module.run(quick=quick)
