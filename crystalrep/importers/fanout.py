@@ -63,6 +63,23 @@ def fan_out(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int = 1, ray: 
         yield from map(fn, tasks)
 
 
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: a ``kill -9`` of the importer takes its workers with it (Linux ``PR_SET_PDEATHSIG``).
+
+    Orphaned workers would otherwise wait on their queue for ever, holding the parent's output pipes open.
+    """
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent check below still ends a worker born orphaned
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _in_processes(fn: Callable[[T], R], tasks: Iterable[T], workers: int, window: int) -> Iterator[R]:
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -70,7 +87,8 @@ def _in_processes(fn: Callable[[T], R], tasks: Iterable[T], workers: int, window
 
     pending: deque[Future[R]] = deque()
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             for task in tasks:
                 pending.append(pool.submit(fn, task))
                 while len(pending) >= window:

@@ -81,15 +81,15 @@ def test_kill_during_import_leaves_nothing_listed_and_a_rerun_completes(tables, 
     assert "set" not in [d["name"] for d in list_datasets()]
     assert main(["data", "import", str(a), "--name", "set", "--quiet"]) == 0
     first = load_dataset("set")
-    table = json.loads((dataset_dir("set") / "meta.json").read_text())["parquet"]
-    assert len(first) == 5 and _visible(dataset_dir("set")) == sorted(["meta.json", table])
-    # an overwrite, killed after the new table is written but before meta.json commits it
-    killed_at("crystalrep.datasets", "atomic_write_json", 1, "data", "import", str(b),
+    shards = [s["file"] for s in json.loads((dataset_dir("set") / "meta.json").read_text())["shards"]]
+    assert len(first) == 5 and _visible(dataset_dir("set")) == sorted(["meta.json", *shards])
+    # an overwrite, killed after the new shards are written but before meta.json commits them
+    killed_at("crystalrep.datasets.writer", "atomic_write_json", 1, "data", "import", str(b),
               "--name", "set", "--overwrite")
     assert load_dataset("set").fingerprint == first.fingerprint  # the old version, whole
     assert main(["data", "import", str(b), "--name", "set", "--overwrite", "--quiet"]) == 0
     assert len(load_dataset("set")) == 2
-    assert len(_visible(dataset_dir("set"))) == 2  # meta.json and one table: the orphan is gone
+    assert len(_visible(dataset_dir("set"))) == 2  # meta.json and one shard: the orphans are gone
     assert not [p for p in dataset_dir("set").iterdir() if p.name.endswith(".tmp")]
 
 

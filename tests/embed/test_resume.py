@@ -59,5 +59,7 @@ def test_kill_9_loses_at_most_the_shard_in_flight(tmp_path: Path) -> None:
     assert meta["shards_resumed"] == finished  # every shard finished before the kill was kept
     assert meta["shards"] == N // SHARD_ROWS and not folder.path.exists()
     fresh, _ = embed_dataset(dataset, "cgcnn-random", device="cpu", shard_rows=SHARD_ROWS, store=Store(tmp_path / "fresh"))
-    np.testing.assert_array_equal(X, fresh)
+    # the kept shards come from the killed child (one thread); this process may run torch with another thread
+    # count (an earlier test can change it), which moves float32 sums in the last bits only
+    np.testing.assert_allclose(X, fresh, rtol=1e-5, atol=1e-6)
     assert store.load_array(EMBEDDINGS_KIND, meta["key"]) is not None

@@ -28,14 +28,14 @@ SPEC: dict[str, Any] = {"dataset": "tiny", "task": "masking", "epochs": 3, "batc
 # state is on disk, its encoder checkpoint and metrics row are not.
 _KILLED_IN_EPOCH_2 = """
 import os, signal, sys
-from crystalrep.pretrain import trainer
-real, calls = trainer.save_checkpoint, [0]
+from crystalrep.pretrain import records
+real, calls = records.save_checkpoint, [0]
 def dying(*args, **kwargs):
     calls[0] += 1
     if calls[0] == 4:
         os.kill(os.getpid(), signal.SIGKILL)
     return real(*args, **kwargs)
-trainer.save_checkpoint = dying
+records.save_checkpoint = dying
 from crystalrep.cli.main import main
 sys.exit(main(["pretrain", "--job-dir", sys.argv[1], "--quiet"]))
 """
