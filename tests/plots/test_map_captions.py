@@ -5,32 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pymatgen.core import Structure
 
 from crystalrep.analysis.map_quality import score_map
 from crystalrep.analysis.projections import project
-from crystalrep.datasets import Dataset, PropertyInfo
+from crystalrep.datasets import Dataset
 from crystalrep.plots import map_captions as mc
-
-
-@pytest.fixture(scope="module")
-def ds(tiny_structures: list[Structure]) -> Dataset:
-    structures = tiny_structures * 4  # 20 crystals
-    n = len(structures)
-    rng = np.random.default_rng(0)
-    return Dataset.from_structures(
-        "maps", [f"m{i}" for i in range(n)], structures,
-        properties={"volume": [s.volume for s in structures],
-                    "energy": [float("nan") if i == 3 else float(v) for i, v in enumerate(rng.normal(-1, 1, n))],
-                    "wide": [10.0 ** (i % 5) for i in range(n)],
-                    "kind": [None if i == 0 else "abcdefghijklmn"[i % 14] for i in range(n)]},
-        property_info={"volume": PropertyInfo("volume", unit="Å^3"), "kind": PropertyInfo("kind", kind="categorical")},
-    )
-
-
-@pytest.fixture(scope="module")
-def coords(ds: Dataset) -> np.ndarray:
-    return np.random.default_rng(1).normal(size=(len(ds), 2)).astype(np.float32)
 
 
 def test_panel_caption_states_method_params_seed_version_time_and_scores(ds: Dataset) -> None:
