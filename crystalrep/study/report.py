@@ -100,10 +100,23 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Results"] + _results_tables(report)
     lines += ["", "## Verdict by dimension", ""]
     for dim, groups in verdict["by"].items():
-        parts = ", ".join(f"{k}: {v['better']}/{v['total']} better, {v['worse']} worse" for k, v in groups.items())
+        parts = ", ".join(f"{_group_label(dim, k)}: {v['better']}/{v['total']} better, {v['worse']} worse"
+                          for k, v in sorted(groups.items(), key=lambda kv: _group_order(dim, kv[0])))
         lines.append(f"- **{dim}** — {parts}")
     lines += ["", "## Notes", ""] + [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _group_label(dim: str, key: object) -> str:
+    """A verdict group's name; training size 0 is the study's code for "every training row"."""
+    return "all" if dim == "n" and str(key) == "0" else str(key)
+
+
+def _group_order(dim: str, key: object) -> tuple[float, str]:
+    """Training sizes in increasing order with "all" (0) last; other dimensions alphabetically."""
+    if dim == "n" and str(key).isdigit():
+        return (int(str(key)) or float("inf"), "")
+    return (0.0, str(key))
 
 
 def save_report(report: dict[str, Any], *, store: Store | None = None, out: str | Path | None = None) -> dict[str, str]:
