@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crystalrep.analysis import clusters
+from crystalrep.analysis import cluster_cache, clusters
 from crystalrep.plots.data import label_name
 from crystalrep.plots.projections import METHOD_NAMES, Highlight
 from ui import embeddings, urlstate
@@ -36,6 +36,7 @@ MIN_CRYSTALS = 20  # fewer crystals than this cannot form more than a cluster or
 SWEEP_SIZES = (5, 10, 15, 25, 50, 100)
 NOVELTY_K = 10
 NOVELTY_TOP = 0.01
+BACKGROUND_ABOVE = 20_000  # crystals above which clustering runs as a background task (minutes of CPU)
 
 
 def _X(ref: DatasetRef, name: str) -> np.ndarray:
@@ -88,9 +89,8 @@ def controls(ds: Dataset, names: list[str], labels: list[str]) -> Choice:
 def result(ref: DatasetRef, name: str, embedding_key: str, method: str, min_cluster_size: int,
            k_range: tuple[int, int], k: int | None = None) -> clusters.ClusterResult:
     """HDBSCAN (``min_cluster_size``) or k-means (``k``, or the best silhouette in ``k_range``, inclusive)."""
-    if method == "hdbscan":
-        return clusters.hdbscan_clusters(_X(ref, name), min_cluster_size=min_cluster_size)
-    return clusters.kmeans_clusters(_X(ref, name), k=k, k_range=range(k_range[0], k_range[1] + 1))
+    return cluster_cache.clusters_cached(_X(ref, name), embedding_key, method=method, min_cluster_size=min_cluster_size,
+                                         k=k, k_range=range(k_range[0], k_range[1] + 1))[0]
 
 
 def of(ref: DatasetRef, choice: Choice) -> clusters.ClusterResult:
@@ -99,10 +99,11 @@ def of(ref: DatasetRef, choice: Choice) -> clusters.ClusterResult:
                   choice.k_range, choice.k)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# Shared, not copied (cache_resource): unpickling a 50k-point figure on every hit costs more than drawing it once.
+@st.cache_resource(max_entries=16, show_spinner=False)
 def map_figure(ref: DatasetRef, choice: Choice, panel: maps.Panel, embedding_key: str,
                highlight: Highlight) -> go.Figure:
-    """The cluster map: the panel's coordinates coloured by cluster, noise grey, highlights on top."""
+    """The cluster map: the panel's coordinates coloured by cluster, noise grey, highlights on top; read-only."""
     from crystalrep.plots.clusters import cluster_map_figure
 
     coords = maps.projection(ref, panel).coords
@@ -113,12 +114,12 @@ def map_figure(ref: DatasetRef, choice: Choice, panel: maps.Panel, embedding_key
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _sweep_one(ref: DatasetRef, name: str, embedding_key: str, size: int) -> pd.DataFrame:
-    return clusters.cluster_sweep(_X(ref, name), [size])
+    return cluster_cache.sweep_cached(_X(ref, name), embedding_key, [size])
 
 
 def sweep(ref: DatasetRef, name: str, n: int) -> pd.DataFrame:
     """:func:`cluster_sweep` over :data:`SWEEP_SIZES` (up to ``n``), one cached size at a time with progress."""
-    key, sizes = embeddings.key(ref, name), [s for s in SWEEP_SIZES if s <= n]
+    key, sizes = embeddings.key(ref, name), sweep_sizes(n)
     bar, parts = st.empty(), []
     for i, size in enumerate(sizes):
         bar.progress(i / len(sizes), text=f"HDBSCAN at min_cluster_size {size} ({i + 1} of {len(sizes)})…")
@@ -130,7 +131,7 @@ def sweep(ref: DatasetRef, name: str, n: int) -> pd.DataFrame:
 @st.cache_data(max_entries=64, show_spinner="Scoring novelty (distance to the 10th neighbour)…")
 def novelty(ref: DatasetRef, name: str, embedding_key: str) -> clusters.Novelty:
     """Distance to the :data:`NOVELTY_K`-th neighbour; the top :data:`NOVELTY_TOP` flagged."""
-    return clusters.novelty(_X(ref, name), k=NOVELTY_K, top=NOVELTY_TOP)
+    return cluster_cache.novelty_cached(_X(ref, name), embedding_key, k=NOVELTY_K, top=NOVELTY_TOP)[0]
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -138,3 +139,38 @@ def agreement(ref: DatasetRef, labels_pred: np.ndarray, label: str) -> tuple[pd.
     """Cross-tab of clusters × ``label`` and their adjusted mutual information."""
     truth = dataset(ref).table[label]
     return clusters.crosstab(labels_pred, truth), clusters.adjusted_mutual_info(labels_pred, truth)
+
+
+def sweep_sizes(n: int) -> list[int]:
+    """The :data:`SWEEP_SIZES` that fit ``n`` crystals."""
+    return [s for s in SWEEP_SIZES if s <= n]
+
+
+def ready(ref: DatasetRef, choice: Choice, n: int) -> bool:
+    """Whether the store holds everything the page draws for ``choice``: clusters, novelty, and (HDBSCAN) the sweep."""
+    key = embeddings.key(ref, choice.encoder)
+    kinds = [(cluster_cache.KIND, cluster_cache.clusters_key(
+                 key, method=choice.method, min_cluster_size=choice.min_cluster_size, k=choice.k,
+                 k_range=range(choice.k_range[0], choice.k_range[1] + 1))),
+             (cluster_cache.NOVELTY_KIND, cluster_cache.novelty_key(key, k=NOVELTY_K, top=NOVELTY_TOP))]
+    if choice.method == "hdbscan":
+        kinds += [(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key(key, s)) for s in sweep_sizes(n)]
+    return all(cluster_cache.is_stored(kind, k) for kind, k in kinds)
+
+
+def task(ref: DatasetRef, choice: Choice, n: int) -> tuple[str, list[str]]:
+    """Background task name and ``crystalrep cluster`` arguments that store what :func:`ready` looks for.
+
+    The page compares with its label itself, so the run compares with none (``--label ""``) and one
+    run serves every label.
+    """
+    from ui.background_task import task_key
+
+    argv = ["cluster", "--dataset", ref.name, "--encoder", choice.encoder, "--method", choice.method,
+            "--label", "", "--top", str(NOVELTY_TOP), "--json"]
+    if choice.method == "hdbscan":
+        argv += ["--min-cluster-size", str(choice.min_cluster_size), "--sweep", ",".join(map(str, sweep_sizes(n)))]
+    else:
+        argv += ["--k-min", str(choice.k_range[0]), "--k-max", str(choice.k_range[1])]
+        argv += ["--k", str(choice.k)] if choice.k is not None else []
+    return task_key("clusters", {"embedding": embeddings.key(ref, choice.encoder), "argv": argv}), argv

@@ -6,10 +6,8 @@ import streamlit as st
 
 from crystalrep.plots import clusters as plots_clusters
 from crystalrep.plots import data as plots
-from ui import clusters, downloads, embeddings, explore, state, usable_embeddings
+from ui import background_task, clusters, downloads, embeddings, explore, state, usable_embeddings
 from ui import projections as maps
-
-ASK_ABOVE = 50_000  # crystals above which the page asks before clustering (minutes of CPU)
 
 st.title("Clusters")
 ref, ds = state.require_dataset()
@@ -25,14 +23,14 @@ if not names:
 choice = clusters.controls(ds, names, plots_clusters.label_columns(ds))
 usable_embeddings.require(ref, [choice.encoder], where="clusters")
 key = embeddings.key(ref, choice.encoder)
-started = st.session_state.setdefault("clusters.started", set())
-if len(ds) > ASK_ABOVE and (key, choice) not in started:
-    st.info(f"Clustering {len(ds):,} crystals ({clusters.METHODS[choice.method]} in every dimension, then the "
-            "distance of each to its 10th neighbour for the outliers) runs in this page and takes minutes at this "
-            "size; the result is then cached for every visitor.", icon=":material/hourglass_top:")
-    if st.button(f"Cluster {len(ds):,} crystals", key="clusters.start", type="primary"):
-        started.add((key, choice))
-        st.rerun()
+if len(ds) > clusters.BACKGROUND_ABOVE and not clusters.ready(ref, choice, len(ds)):
+    task, argv = clusters.task(ref, choice, len(ds))
+    background_task.panel(
+        task, argv, what=f"Clustering {len(ds):,} crystals", button=f"Cluster {len(ds):,} crystals in the background",
+        note=(f"At this size, {clusters.METHODS[choice.method]} in every dimension"
+              + (", its min_cluster_size sweep" if choice.method == "hdbscan" else "")
+              + " and the distance of each crystal to its 10th neighbour (the outliers) take minutes, so they run "
+              "in the background as `crystalrep cluster`; the result is then stored for every visitor."))
     st.stop()
 res = clusters.of(ref, choice)
 kmeans = choice.method == "kmeans"

@@ -6,7 +6,7 @@ import streamlit as st
 from crystalrep.lecture import verdicts
 from crystalrep.plots import probes as plots_probes
 from crystalrep.plots.probes import SPLIT_NAMES
-from ui import probes, state, usable_embeddings
+from ui import background_task, probes, state, usable_embeddings
 
 CARD_PX = 250  # one probe card: "0.81 ± 0.03" at the metric's 36 px fits
 
@@ -46,6 +46,21 @@ if problem:
     st.stop()
 
 names = list(usable_embeddings.require(ref, state.current_encoders(), where="probes"))
+big = len(ds) > probes.BACKGROUND_ABOVE  # then probes run as `crystalrep probe` in the background, into the store
+
+
+def _run_in_background(on: str, on_element: str | None, *, curve: bool) -> None:
+    task, argv = probes.task(ref, prop, names, on, on_element, curve=curve)
+    background_task.panel(
+        task, argv, what=f"Probing {prop} ({SPLIT_NAMES[on]} split) with {len(names)} encoder(s) on {len(ds):,} crystals",
+        button=f"Probe {len(ds):,} crystals in the background",
+        note=("At this size the ridge probes" + (" and their learning curve" if curve else "") + " take minutes, so "
+              "they run in the background as `crystalrep probe`; the scores are then stored for every visitor."))
+
+
+if big and not probes.ready(ref, prop, names, split, element, curve=True):
+    _run_in_background(split, element, curve=True)
+    st.stop()
 rows = probes.comparison(ref, prop, names, split, element)
 
 st.subheader(f"{prop} · {SPLIT_NAMES[split]}" + (f" ({element})" if element else ""))
@@ -65,18 +80,22 @@ for row in rows.to_dict("records"):
                 st.badge("pretty map, dead probe", icon=":material/warning:", color="orange", help=verdict.help)
 
 if compare:
-    frames, notes = [rows], []
+    frames, notes, pending = [rows], [], []
     for other in ("random", "grouped"):
         if other == split:
             continue
         reason = verdicts.probe_problem(ds.table, y, split=other)
         if reason:
             notes.append(f"{other}: {reason}")
+        elif big and not probes.ready(ref, prop, names, other, None, curve=False):
+            pending.append(other)
         else:
             frames.append(probes.comparison(ref, prop, names, other, None))
     st.dataframe(plots_probes.split_table(pd.concat(frames, ignore_index=True)), hide_index=True)
     for note in notes:
         st.caption(note)
+    for other in pending:
+        _run_in_background(other, None, curve=False)
 
 st.subheader("Learning curve")
 curve, available = probes.curves(ref, prop, names, split, element)

@@ -1,0 +1,144 @@
+"""Clusters, the HDBSCAN size sweep and novelty scores of an embedding, each cached in the store.
+
+``crystalrep cluster`` and the Clusters page call the same functions with the same keys, so a
+result computed by a background task (or a previous server) is read back, not recomputed. Keys
+are what made the result: the embedding's store key (dataset fingerprint + encoder fingerprint)
+and the clusterer's parameters. Three kinds: :data:`KIND` (labels + summary), :data:`SWEEP_KIND`
+(one ``min_cluster_size`` of the sweep) and :data:`NOVELTY_KIND` (scores + flagged rows).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crystalrep.analysis import clusters
+from crystalrep.analysis.clusters import ClusterResult, Novelty
+from crystalrep.store import Store, content_key
+
+__all__ = ["KIND", "NOVELTY_KIND", "SWEEP_KIND", "clusters_cached", "clusters_key", "is_stored", "novelty_cached",
+           "novelty_key", "sweep_cached", "sweep_key"]
+
+KIND = "clusters"
+SWEEP_KIND = "cluster_sweeps"
+NOVELTY_KIND = "novelty"
+CACHE_VERSION = 1
+_SWEEP_COLUMNS = ["min_cluster_size", "n_clusters", "noise_fraction"]
+
+
+def clusters_key(embedding_key: str, *, method: str, min_cluster_size: int = 15, min_samples: int | None = None,
+                 k: int | None = None, k_range: Sequence[int] = range(2, 13), seed: int = 0) -> str:
+    """Store key of one clustering: the embedding and the parameters its method reads (the others are ignored)."""
+    if method == "hdbscan":
+        params: dict[str, Any] = {"min_cluster_size": int(min_cluster_size), "min_samples": min_samples}
+    elif method == "kmeans":
+        params = {"k": None if k is None else int(k), "k_range": sorted({int(v) for v in k_range}), "seed": int(seed)}
+    else:
+        raise ValueError(f"unknown clusterer {method!r}; choose hdbscan or kmeans.")
+    return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "method": method, **params})
+
+
+def sweep_key(embedding_key: str, size: int, *, min_samples: int | None = None) -> str:
+    """Store key of one ``min_cluster_size`` of the HDBSCAN sweep."""
+    return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "min_cluster_size": int(size),
+                        "min_samples": min_samples})
+
+
+def novelty_key(embedding_key: str, *, k: int = 10, top: float = 0.01, metric: str = "euclidean") -> str:
+    """Store key of the novelty scores (distance to the k-th neighbour, the top fraction flagged)."""
+    return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "k": int(k), "top": float(top),
+                        "metric": metric})
+
+
+def is_stored(kind: str, key: str, *, store: Store | None = None) -> bool:
+    """Whether the store holds a verified artifact ``(kind, key)``; nothing is computed."""
+    return (store if store is not None else Store()).verified(kind, key) is not None
+
+
+def clusters_cached(X: np.ndarray, embedding_key: str, *, method: str, min_cluster_size: int = 15,
+                    min_samples: int | None = None, k: int | None = None, k_range: Sequence[int] = range(2, 13),
+                    seed: int = 0, store: Store | None = None) -> tuple[ClusterResult, bool]:
+    """:func:`~crystalrep.analysis.clusters.hdbscan_clusters` or ``kmeans_clusters`` of ``X``, read from the store when it holds them.
+
+    Args:
+        X: The embedding ``(n, d)`` stored under ``embedding_key``.
+        embedding_key: Its store key.
+        method: ``"hdbscan"`` or ``"kmeans"``.
+        min_cluster_size: HDBSCAN's smallest cluster.
+        min_samples: HDBSCAN's core-distance neighbourhood (``None``: ``min_cluster_size``).
+        k: k-means' k, or ``None`` for the best silhouette in ``k_range``.
+        k_range: The k values k-means scores.
+        seed: k-means' seed.
+        store: Artifact store (default ``$CRYSTALREP_HOME``).
+
+    Returns:
+        ``(result, from_cache)``; a stored result has the same labels and numbers as a fresh one.
+    """
+    key = clusters_key(embedding_key, method=method, min_cluster_size=min_cluster_size, min_samples=min_samples,
+                       k=k, k_range=k_range, seed=seed)
+
+    def compute() -> tuple[np.ndarray, dict[str, Any]]:
+        if method == "hdbscan":
+            result = clusters.hdbscan_clusters(X, min_cluster_size=min_cluster_size, min_samples=min_samples)
+        else:
+            result = clusters.kmeans_clusters(X, k=k, k_range=k_range, seed=seed)
+        return result.labels.astype(np.int64), {"embedding_key": embedding_key, "result": result.to_dict()}
+
+    labels, meta, hit = (store if store is not None else Store()).memo_array(
+        KIND, key, compute, accept=lambda a, m: isinstance(m.get("result"), dict) and a.ndim == 1)
+    fields = meta["result"]
+    return ClusterResult(method=fields["method"], labels=labels, n_clusters=int(fields["n_clusters"]),
+                         noise_fraction=float(fields["noise_fraction"]), silhouette=float(fields["silhouette"]),
+                         params=dict(fields["params"]),
+                         scores={int(kk): float(v) for kk, v in fields["scores"].items()}), hit
+
+
+def sweep_cached(X: np.ndarray, embedding_key: str, sizes: Sequence[int], *, min_samples: int | None = None,
+                 store: Store | None = None, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """:func:`~crystalrep.analysis.clusters.cluster_sweep` of ``X``, one stored artifact per size (so a sweep resumes where it stopped).
+
+    Args:
+        X: The embedding stored under ``embedding_key``.
+        embedding_key: Its store key.
+        sizes: ``min_cluster_size`` values (those outside ``2..n`` give no row).
+        min_samples: HDBSCAN's core-distance neighbourhood.
+        store: Artifact store (default ``$CRYSTALREP_HOME``).
+        progress: Called as ``progress(i, total)`` before size ``i`` (0-based) and once at the end.
+    """
+    store = store if store is not None else Store()
+
+    def one(size: int) -> list[dict[str, Any]]:
+        return clusters.cluster_sweep(X, [size], min_samples=min_samples).to_dict("records")
+
+    rows: list[dict[str, Any]] = []
+    for i, size in enumerate(sizes):
+        if progress is not None:
+            progress(i, len(sizes))
+        value, _ = store.memo_json(SWEEP_KIND, sweep_key(embedding_key, size, min_samples=min_samples),
+                                   functools.partial(one, int(size)), accept=lambda v: isinstance(v, list))
+        rows.extend(value)
+    if progress is not None:
+        progress(len(sizes), len(sizes))
+    return pd.DataFrame(rows, columns=_SWEEP_COLUMNS).astype({"min_cluster_size": int, "n_clusters": int,
+                                                              "noise_fraction": float})
+
+
+def novelty_cached(X: np.ndarray, embedding_key: str, *, k: int = 10, top: float = 0.01, metric: str = "euclidean",
+                   store: Store | None = None) -> tuple[Novelty, bool]:
+    """:func:`~crystalrep.analysis.clusters.novelty` of ``X``, read from the store when it holds it; returns ``(novelty, from_cache)``."""
+    def compute() -> tuple[np.ndarray, dict[str, Any]]:
+        nov = clusters.novelty(X, k=k, top=top, metric=metric)
+        return nov.scores, {"embedding_key": embedding_key, "threshold": nov.threshold, "k": nov.k,
+                            "metric": nov.metric, "flagged": np.flatnonzero(nov.flagged).tolist()}
+
+    scores, meta, hit = (store if store is not None else Store()).memo_array(
+        NOVELTY_KIND, novelty_key(embedding_key, k=k, top=top, metric=metric), compute,
+        accept=lambda a, m: isinstance(m.get("flagged"), list) and a.ndim == 1)
+    flagged = np.zeros(len(scores), dtype=bool)
+    flagged[np.asarray(meta["flagged"], dtype=np.int64)] = True
+    return Novelty(scores=scores, flagged=flagged, threshold=float(meta["threshold"]), k=int(meta["k"]),
+                   metric=str(meta["metric"])), hit
