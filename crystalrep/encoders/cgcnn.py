@@ -217,9 +217,13 @@ class CGCNN(nn.Module):
         index = getattr(batch, "batch", None)
         if index is None:
             index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        if self.set2set is None:
-            return self.head(global_mean_pool(x, index))
         n_crystals = int(getattr(batch, "num_graphs", 0) or (int(index.max()) + 1 if index.numel() else 0))
+        return self.readout(x, index, n_crystals)
+
+    def readout(self, x: Tensor, index: Tensor, n_crystals: int) -> Tensor:
+        """Crystal embeddings from atom features ``x`` whose crystal is ``index`` (pooling, then the head)."""
+        if self.set2set is None:
+            return self.head(global_mean_pool(x, index, size=n_crystals))
         return self.head(self.set2set(x, index, dim_size=n_crystals))
 
     def __repr__(self) -> str:

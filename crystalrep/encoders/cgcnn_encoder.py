@@ -164,12 +164,20 @@ class CGCNNEncoder(ArrayEncoder):
 
     @override
     def _embed_batch(self, cells: list[Any], first: int, state: Any) -> Tensor:
+        """One pass of :func:`~crystalrep.encoders.cgcnn_inference.embed_compact` over the batch's graph."""
+        import torch
         from torch_geometric.data import Batch, Data
 
-        from crystalrep.graphs import arrays_to_batch
+        from crystalrep.encoders.cgcnn_inference import embed_compact
+        from crystalrep.graphs import batch_edges
 
         if isinstance(cells[0], Data):
             batch = Batch.from_data_list(cells)
-        else:
-            batch = arrays_to_batch(cells, config=self.graph_config())
-        return self.model(batch.to(state))
+            z, edge_index, distance, index = batch.z, batch.edge_index, batch.distance, batch.batch
+        else:  # the arrays arrays_to_batch would wrap, without the fields the model never reads
+            eb = batch_edges(cells, config=self.graph_config())
+            z, edge_index = torch.from_numpy(eb.z), torch.from_numpy(eb.index)
+            distance = torch.from_numpy(eb.dist.astype(np.float32))
+            index = torch.from_numpy(np.repeat(np.arange(len(cells)), eb.atoms))
+        return embed_compact(self.model, z.to(state), edge_index.to(state), distance.to(state), index.to(state),
+                             len(cells))

@@ -161,6 +161,14 @@ def _finish(layer: Any, new: Tensor, old: Tensor, norm: Any) -> Tensor:
     return norm(new) if norm is not None else new
 
 
+def _keeps_idle_bonds(layer: Any, bond_feas: Tensor) -> bool:
+    """Whether a bond conv leaves a bond that no angle updates unchanged (residual, no norm, zero kept zero)."""
+    if not layer.resnet or layer.bond_norm is not None:
+        return False
+    zero = bond_feas.new_zeros(1, bond_feas.shape[1])
+    return not getattr(layer, "use_mlp_out", False) or not bool(layer.mlp_out(zero).any())
+
+
 def _sum_rows(rows: Tensor, owner: Tensor, n: int) -> Tensor:
     return rows.new_zeros(n, rows.shape[1]).index_add_(0, owner, rows)
 
@@ -170,9 +178,13 @@ def mean_atom_features(model: CHGNet, g: GraphBatch, *, device: Any = "cpu") -> 
 
     Mirrors ``CHGNet._compute`` (chgnet 0.3/0.4) on the whole batch at once, minus the work a
     crystal feature never uses (energy MLP, composition model, the angle update after the last
-    bond update), with each layer's gated MLP evaluated by :func:`_gated`.
+    bond update), with each layer's gated MLP evaluated by :func:`_gated`. Atom-graph edges whose
+    messages agree in every layer (:func:`~crystalrep.encoders.chgnet_graph.repeated_edges`) are
+    computed once and weighted by their number; bonds that no angle updates are left as they are.
     """
     import torch
+
+    from crystalrep.encoders.chgnet_graph import repeated_edges
 
     def t(a: np.ndarray, dtype: torch.dtype) -> Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
@@ -193,10 +205,25 @@ def mean_atom_features(model: CHGNet, g: GraphBatch, *, device: Any = "cpu") -> 
     expansion = model.bond_basis_expansion
     bases_ag, bases_bg = expansion.rbf_expansion_ag(bond_lengths), expansion.rbf_expansion_bg(bond_lengths)
     n_atoms, n_bonds = len(g.numbers), len(bond_lengths)
+    # angles join bonds up to the bond cutoff only: their features are projected, not all bonds'
+    short, pairs = np.unique(g.bond_graph[:, [1, 3]], return_inverse=True)
+    short_t, pairs_t = t(short, torch.long), t(pairs.reshape(-1, 2), torch.long)
+    # each group of edges with identical messages is computed once, weighted by its size
+    updated = np.zeros(n_bonds, dtype=bool)
+    updated[short] = True
+    lengths_np = bond_lengths.cpu().numpy()
+    first, count = repeated_edges(g.atom_graph, g.directed2undirected, lengths_np, updated)
+    first_t = t(first, torch.long)
+    centre, nbr, bond = centre.index_select(0, first_t), nbr.index_select(0, first_t), d2u.index_select(0, first_t)
+    # bonds no angle updates are alike when their lengths are: project one bond per length
+    same = np.unique(np.where(updated, -1 - np.arange(n_bonds), lengths_np.view(np.int32)), return_index=True,
+                     return_inverse=True)
+    projected, bond_row = np.unique(same[1][same[2].reshape(-1)][g.directed2undirected[first]], return_inverse=True)
+    projected_t, bond_row_t = t(projected, torch.long), t(bond_row.reshape(-1), torch.long)
 
     atom_feas = model.atom_embedding(t(g.numbers, torch.long) - 1)  # row 0 is hydrogen
     bond_feas = model.bond_embedding(bases_ag)
-    weights_ag = model.bond_weights_ag(bases_ag).index_select(0, d2u)
+    weights_ag = model.bond_weights_ag(bases_ag).index_select(0, bond).mul_(t(count, torch.float32)[:, None])
     weights_bg = model.bond_weights_bg(bases_bg)
     weights_angle = weights_bg.index_select(0, bond_i) * weights_bg.index_select(0, bond_j)
     has_angles = len(angles) != 0
@@ -204,13 +231,10 @@ def mean_atom_features(model: CHGNet, g: GraphBatch, *, device: Any = "cpu") -> 
         unit.index_select(0, angles[:, 2]), unit.index_select(0, angles[:, 4]))) if has_angles else None
 
     def atom_conv(layer: Any, atom_feas: Tensor, bond_feas: Tensor) -> Tensor:
-        messages = _gated(layer.twoBody_atom, [(atom_feas, centre), (bond_feas, d2u), (atom_feas, nbr)])
+        bonds = bond_feas.index_select(0, projected_t)
+        messages = _gated(layer.twoBody_atom, [(atom_feas, centre), (bonds, bond_row_t), (atom_feas, nbr)])
         new = _sum_rows(messages * weights_ag, centre, n_atoms)
         return _finish(layer, new, atom_feas, layer.atom_norm)
-
-    # angles join bonds up to the bond cutoff only: their features are projected, not all bonds'
-    short, pairs = np.unique(g.bond_graph[:, [1, 3]], return_inverse=True)
-    short_t, pairs_t = t(short, torch.long), t(pairs.reshape(-1, 2), torch.long)
 
     def angle_parts(atom_feas: Tensor, bond_feas: Tensor, angle_feas: Tensor) -> list:
         bonds = bond_feas.index_select(0, short_t)
@@ -221,8 +245,13 @@ def mean_atom_features(model: CHGNet, g: GraphBatch, *, device: Any = "cpu") -> 
         atom_feas = atom_conv(atom_layer, atom_feas, bond_feas)
         if angle_feas is not None and bond_layer is not None:
             update = _gated(bond_layer.twoBody_bond, angle_parts(atom_feas, bond_feas, angle_feas))
-            new_bonds = _sum_rows(update * weights_angle, bond_i, n_bonds)
-            bond_feas = _finish(bond_layer, new_bonds, bond_feas, bond_layer.bond_norm)
+            if _keeps_idle_bonds(bond_layer, bond_feas):
+                new_bonds = _sum_rows(update * weights_angle, pairs_t[:, 0], len(short))
+                bond_feas = bond_feas.index_copy(0, short_t, _finish(
+                    bond_layer, new_bonds, bond_feas.index_select(0, short_t), None))
+            else:
+                new_bonds = _sum_rows(update * weights_angle, bond_i, n_bonds)
+                bond_feas = _finish(bond_layer, new_bonds, bond_feas, bond_layer.bond_norm)
             if angle_layer is not None and idx < len(layers) - 1:
                 new_angles = _gated(angle_layer.twoBody_bond, angle_parts(atom_feas, bond_feas, angle_feas))
                 angle_feas = _finish(angle_layer, new_angles, angle_feas, angle_layer.angle_norm)

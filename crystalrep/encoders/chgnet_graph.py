@@ -20,7 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from chgnet.graph import CrystalGraph
 
-__all__ = ["GraphBatch", "IsolatedAtomError", "batch_graph", "build_crystal_graph"]
+__all__ = ["GraphBatch", "IsolatedAtomError", "batch_graph", "build_crystal_graph", "repeated_edges"]
 
 
 def _pair_reverse(keys: np.ndarray, reverse_keys: np.ndarray) -> np.ndarray:
@@ -133,6 +133,33 @@ def batch_graph(
         directed2undirected=directed2undirected, undirected2directed=np.flatnonzero(is_first),
         bond_graph=np.stack([centre[e1], directed2undirected[e1], e1, directed2undirected[e2], e2], axis=1),
     )
+
+
+def repeated_edges(atom_graph: np.ndarray, directed2undirected: np.ndarray, bond_length: np.ndarray,
+                   updated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group the atom-graph edges whose messages agree in every layer; the first edge of each group and its size.
+
+    An edge's message depends on its centre, its neighbour and its bond's features. A bond that no
+    angle updates keeps features that are a function of its float32 length alone, so such edges
+    group by (centre, neighbour, length bits); an updated bond's edges group by the bond itself
+    (an atom and its own image seen through opposite shifts). Groups come sorted by centre.
+
+    Args:
+        atom_graph: Directed edges ``[E, 2]`` (centre, neighbour).
+        directed2undirected: Bond of each edge ``[E]``.
+        bond_length: float32 length of each bond ``[U]``, as the model computes it.
+        updated: Whether each bond is updated by the bond convolutions ``[U]``.
+
+    Returns:
+        ``(first, count)``: for each group, its first edge and how many edges it stands for.
+    """
+    bits = np.ascontiguousarray(bond_length, dtype=np.float32).view(np.int32).astype(np.int64)
+    value = np.where(updated, np.arange(len(bits)), bits)[directed2undirected]  # lengths > 0: bits >= 0
+    flag = updated.astype(np.int64)[directed2undirected]
+    n = int(atom_graph.max(initial=0)) + 1
+    _, pair = np.unique(atom_graph[:, 0] * n + atom_graph[:, 1], return_inverse=True)
+    _, first, count = np.unique(((pair.reshape(-1) * 2 + flag) << 32) | value, return_index=True, return_counts=True)
+    return first, count
 
 
 def build_crystal_graph(
