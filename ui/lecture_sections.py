@@ -1,14 +1,15 @@
-"""What each Lecture section draws, presenter mode, and "prepare all sections" in the background.
+"""What each Lecture section draws.
 
 Every sentence that states a result is built from the computed numbers
 (:mod:`crystalrep.lecture.sentences`), so it says what the data show — including when they do not
-show the effect the lecture expects. In presenter mode tables are HTML (they wrap instead of
-scrolling) and figures use projector-sized fonts (:func:`crystalrep.plots.lecture.for_projector`).
+show the effect the lecture expects. Tables and figures go through :mod:`ui.lecture_presenter`
+(wrapping HTML and projector-sized fonts in presenter mode); its switch and section picker are
+re-exported here for the page.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -21,67 +22,21 @@ from crystalrep.plots.probes import pm
 from ui import lecture as lc
 from ui import usable_embeddings
 from ui.cache import DatasetRef
+from ui.lecture_presenter import (
+    PERCENT,
+    THREE,
+    chart,
+    presenter_toggle,
+    section_picker,
+    table,
+    warn,
+)
 from ui.messages import sentence
 
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
+__all__ = ["MIN_CONTRAST", "PERCENT", "THREE", "analogies", "contrast", "invariance", "presenter_toggle",
+           "pretraining", "section_picker", "study"]
 
 MIN_CONTRAST = 20  # crystals needed for section 2 (5 grouped folds and a t-SNE worth looking at)
-PERCENT = st.column_config.NumberColumn(format="%.0f%%")
-THREE = st.column_config.NumberColumn(format="%.3f")
-
-
-def _warn(failed: dict[str, str]) -> None:
-    for reason in failed.values():
-        st.warning(reason)
-
-
-def _table(frame: Any, *, formats: dict[str, str] | None = None, config: dict[str, Any] | None = None,
-           html: bool = False) -> None:
-    """A table: wrapping HTML when ``html`` or in presenter mode (``formats``: column -> format string), else a
-    data grid (``config``: its column configuration)."""
-    if html or lc.presenting():
-        if isinstance(frame, pd.DataFrame):
-            frame = frame.style.format(formats or {}, na_rep="–").hide(axis="index")
-        st.table(frame)
-    else:
-        st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
-
-
-def _chart(fig: go.Figure, key: str) -> None:
-    st.plotly_chart(plots_lecture.for_projector(fig) if lc.presenting() else fig, key=key)
-
-
-def presenter_toggle() -> bool:
-    """The presenter-mode switch (``?present=1`` in the link turns it on); injects its style when on."""
-    from crystalrep.plots.lecture import PRESENTER_CSS
-
-    if lc.PRESENTER not in st.session_state and st.query_params.get("present") in ("1", "true"):
-        st.session_state[lc.PRESENTER] = True
-    on = st.toggle("Presenter mode", key=lc.PRESENTER,
-                   help="One section per screen, text at least 18 px, tables that wrap, no sidebar: for a projector.")
-    if on:
-        st.html(PRESENTER_CSS)
-    return on
-
-
-def _step(delta: int, n: int) -> None:
-    st.session_state[lc.SECTION] = min(max(int(st.session_state.get(lc.SECTION, 0)) + delta, 0), n - 1)
-
-
-def section_picker(titles: list[str]) -> int:
-    """Previous · section · Next; returns the index of the section on screen."""
-    if st.session_state.get(lc.SECTION) not in range(len(titles)):
-        st.session_state[lc.SECTION] = 0
-    now = int(st.session_state[lc.SECTION])
-    left, mid, right = st.columns([1, 4, 1], vertical_alignment="bottom")
-    left.button("Previous", key="lecture.prev", icon=":material/arrow_back:", disabled=now == 0,
-                on_click=_step, args=(-1, len(titles)), width="stretch")
-    mid.selectbox("Section", range(len(titles)), key=lc.SECTION, format_func=lambda i: titles[i],
-                  label_visibility="collapsed")
-    right.button("Next", key="lecture.next", icon=":material/arrow_forward:", disabled=now == len(titles) - 1,
-                 on_click=_step, args=(1, len(titles)), width="stretch")
-    return int(st.session_state[lc.SECTION])
 
 
 def invariance(ref: DatasetRef, names: list[str]) -> None:
@@ -93,7 +48,7 @@ def invariance(ref: DatasetRef, names: list[str]) -> None:
     for error in errors:
         st.warning(error)
     if results:
-        _table(plots_lecture.invariance_styler(results), html=True)  # six columns: wrap, never scroll one away
+        table(plots_lecture.invariance_styler(results), html=True)  # six columns: wrap, never scroll one away
         n = next(iter(results.values()))["n"]
         st.caption(f"Each cell: max / median relative change over {plots.plural(n, 'random crystal')} of this "
                    "dataset (seed 0); green below the 10⁻⁴ tolerance, red above; thermal noise is expected to be "
@@ -124,7 +79,7 @@ def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
                 f"'{ds.name}' has {plots.plural(len(ds), 'crystal')} and {len(numeric)} numeric properties.")
         return
     embs, failed = usable_embeddings.available(ref, names)
-    _warn(failed)
+    warn(failed)
     if not embs:
         st.info("None of the sidebar's encoders can embed this dataset; choose another one.")
         return
@@ -149,7 +104,7 @@ def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     with st.spinner(f"t-SNE of both embeddings ({len(ds):,} crystals; about 15 s each the first time)…"):
         fig = lc.map_figure(ref, list(shown), prop, [f"{lc.GEOMETRY} (2 numbers per crystal)", good])
         reports = [lc.tsne_map(ref, n)[1] for n in shown]
-    _chart(fig, "lecture.maps")
+    chart(fig, "lecture.maps")
     st.caption("openTSNE with default parameters, seed 0. Colour: linear scale clipped to the 2nd–98th "
                "percentiles; grey = no value.")
     scores = [lc.r2(grid, n, prop) for n in shown]
@@ -157,7 +112,7 @@ def contrast(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     st.markdown(sentences.contrast_verdict(prop, good, scores[0][0], scores[1][0], *reports))
     with st.expander("What each embedding's probe recovers, property by property (R²)"):
         wide = grid.pivot(index="property", columns="embedding", values="r2_mean").round(3).reset_index()
-        _table(wide, formats={c: "{:.3f}" for c in wide.columns if c != "property"})
+        table(wide, formats={c: "{:.3f}" for c in wide.columns if c != "property"})
 
 
 def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
@@ -172,7 +127,7 @@ def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
         st.info("This dataset has no numeric property to probe.")
         return
     embs, failed = usable_embeddings.available(ref, ["cgcnn-random", *pre, "magpie", "chgnet"])
-    _warn(failed)
+    warn(failed)
     if not embs:
         return
     prop = lc.probe_property(numeric)
@@ -181,7 +136,7 @@ def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     except ValueError as exc:
         st.info(f"The probes cannot run on this dataset: {sentence(exc)}")
         return
-    _chart(plots_lecture.r2_bars(grid, title=plots.axis_label(ds.properties[prop])), "lecture.r2")
+    chart(plots_lecture.r2_bars(grid, title=plots.axis_label(ds.properties[prop])), "lecture.r2")
     st.caption("Mean ± std over 5 folds grouped by chemical system."
                + ("" if lc.presenting() else " Change the property in the sidebar."))
     st.markdown(sentences.pretraining_verdict(grid, pre))
@@ -190,7 +145,7 @@ def pretraining(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
 def analogies(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     """Section 4: analogy residuals and ranks per encoder, the family's summary, and an interpolation."""
     embs, failed = usable_embeddings.available(ref, names)
-    _warn(failed)
+    warn(failed)
     quads = lc.analogies(ref)
     if not embs or quads.empty:
         st.info("No analogy square here: it needs four crystals of one structure type whose sites differ in two "
@@ -218,10 +173,10 @@ def analogies(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
                        format_func=lambda i: analogy_label(formulas, choices[i]))
     quad = choices[pos]
     tables = lc.analogy_tables(ref, list(embs), family, quad)
-    _table(tables.one, formats={"residual": "{:.3f}", "residual of answering a or c": "{:.3f}"},
+    table(tables.one, formats={"residual": "{:.3f}", "residual of answering a or c": "{:.3f}"},
            config={"residual": THREE, "residual of answering a or c": THREE})
     st.markdown(f"**All {families[family]:,} {family} analogies**")
-    _table(tables.summary, formats={"answer ranked 1st": "{:.0f}%", "answer in top 5": "{:.0f}%",
+    table(tables.summary, formats={"answer ranked 1st": "{:.0f}%", "answer in top 5": "{:.0f}%",
                                     "beats answering a or c": "{:.0f}%", "median residual": "{:.3f}",
                                     "median rank": "{:.0f}"},
            config={"answer ranked 1st": PERCENT, "answer in top 5": PERCENT, "beats answering a or c": PERCENT,
@@ -231,7 +186,7 @@ def analogies(ref: DatasetRef, ds: Dataset, names: list[str]) -> None:
     st.markdown(f"**Interpolation {b} → {d}** — the straight line between their embeddings (the square's diagonal), "
                 f"nearest crystal at each of {len(tables.walk)} steps (distance in parentheses). In an exactly linear "
                 f"space its midpoint is also the midpoint of {a} and {c}.")
-    _table(tables.walk)
+    table(tables.walk)
 
 
 def _study_facts(report: dict[str, Any]) -> str:
@@ -275,14 +230,14 @@ def study() -> None:
         st.session_state[lc.STUDY_PROPERTY] = props[0]
     prop = st.selectbox("Property", props, key=lc.STUDY_PROPERTY) if len(props) > 1 else props[0]
     inits = ["random", *report["plan"]["tasks"]]
-    _chart(plots_lecture.study_figure(report["table"], prop, unit=units[prop]), "lecture.study")
+    chart(plots_lecture.study_figure(report["table"], prop, unit=units[prop]), "lecture.study")
     st.caption(f"Test MAE of {prop} ({units[prop]}), mean ± std over seeds × folds; solid lines: mean pooling, "
                "dashed: Set2Set readout.")
-    _table(plots_lecture.study_frame(report["table"], prop, inits))
+    table(plots_lecture.study_frame(report["table"], prop, inits))
     by_task = report["verdict"].get("by", {}).get("task", {})
     if by_task:
         frame = pd.DataFrame([{"task": task, **counts_} for task, counts_ in by_task.items()])
         st.markdown("**The count per pretext task** (settings where it beats, loses to or ties random init)")
-        _table(frame[["task", "better", "worse", "within", "total"]])
+        table(frame[["task", "better", "worse", "within", "total"]])
     with st.expander("The whole report (Markdown, as `crystalrep study show` prints it)"):
         st.markdown(report["markdown"])

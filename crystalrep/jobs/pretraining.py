@@ -4,7 +4,9 @@ Each job owns ``<home>/jobs/<job-id>/``: ``spec.json`` (what to run), ``status.j
 epoch, progress, pid, heartbeat; always written atomically), ``log.txt``, ``metrics.csv`` and
 ``checkpoints/epoch-NNN.pt``. Readers (CLI, dashboard) only read these files, so nothing is lost
 when they restart. A job that stopped without saying so (kill -9, reboot) is recognised by its
-vanished pid or stale heartbeat and reported as failed; it can then be resumed.
+vanished pid or stale heartbeat and reported as failed; it can then be resumed. The job process
+keeps its own status current through :class:`~crystalrep.jobs.recorder.JobRecorder` (re-exported
+here with :class:`~crystalrep.jobs.recorder.JobCancelled`).
 
 Nothing in ``status.json`` is trusted: a file that is not an object, or holds a field of the wrong
 type (a pid that is not a number, a heartbeat that is not a time), makes that one job ``broken``
@@ -15,35 +17,37 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import secrets
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from crystalrep.jobs import procs
+from crystalrep.jobs.recorder import (
+    CANCEL_MARKER,
+    HEARTBEAT_S,
+    OWNER_FILE,
+    STATES,
+    JobCancelled,
+    JobRecorder,
+)
 from crystalrep.runs import job_dir, jobs_home, read_json
 from crystalrep.store import atomic_write_json
 
+__all__ = ["ACTIVE", "BROKEN", "CANCEL_MARKER", "DIED", "HEARTBEAT_S", "OWNER_FILE", "QUEUED_GRACE_S", "STATES",
+           "JobCancelled", "JobRecorder", "cancel_job", "create_job", "job_status", "list_jobs", "normalize_spec",
+           "pid_alive", "read_json", "resume_job", "spec_to_argv", "start_job"]
+
 log = logging.getLogger(__name__)
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 BROKEN = "broken"  # reported for a status file that cannot be trusted; never written
-HEARTBEAT_S = 5.0
 QUEUED_GRACE_S = 120.0  # a cold interpreter importing torch on a busy machine can take a while
 DIED = "process died without saying so"
-CANCEL_MARKER = "cancel-requested"
-OWNER_FILE = ".recorder"  # held open by the job process: how a foreground job is recognised as ours
 _TIMES = ("created", "heartbeat", "started", "finished")
 _COUNTS = ("epoch", "epochs", "attempt")
-
-
-class JobCancelled(BaseException):
-    """Raised inside a job process when it receives SIGTERM (BaseException so nothing swallows it)."""
 
 
 def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -239,63 +243,3 @@ def resume_job(job_id: str) -> dict[str, Any]:
                                                "attempt": int(status.get("attempt") or 1) + 1})
     _spawn(job_id, resume=True)
     return job_status(job_id)
-
-
-class JobRecorder:
-    """Inside the job process: keeps ``status.json`` current and beats every ``interval`` seconds."""
-
-    def __init__(self, folder: str | Path, *, interval: float = HEARTBEAT_S) -> None:
-        self.folder = Path(folder)
-        self.interval = interval
-        self._status: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._owner: Any = None
-
-    def __repr__(self) -> str:
-        return f"JobRecorder(folder={str(self.folder)!r}, interval={self.interval})"
-
-    def _write(self) -> None:
-        with self._lock:
-            self._status["heartbeat"] = time.time()
-            atomic_write_json(self.folder / "status.json", self._status)
-
-    def start(self, **fields: Any) -> None:
-        """Mark the job running with this process's pid and start the heartbeat thread."""
-        if (self.folder / CANCEL_MARKER).exists():
-            raise JobCancelled
-        pid = os.getpid()
-        self._owner = open(self.folder / OWNER_FILE, "a")  # noqa: SIM115 - held open until finish()
-        self._status = {**read_json(self.folder / "status.json"), **fields, "state": "running", "pid": pid,
-                        "pid_start": _proc_start(pid), "heartbeat_interval": self.interval,
-                        "started": time.time(), "reason": None}
-        self._write()
-        self._thread = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._write()
-
-    def set(self, **fields: Any) -> None:
-        """Change fields in memory; they reach the file with the next heartbeat."""
-        with self._lock:
-            self._status.update(fields)
-
-    def update(self, **fields: Any) -> None:
-        """Change fields and write the status now."""
-        self.set(**fields)
-        self._write()
-
-    def finish(self, state: str, **fields: Any) -> None:
-        """Stop the heartbeat and write the final state (done, failed or cancelled)."""
-        if state not in STATES:
-            raise ValueError(f"unknown job state {state!r}; valid: {', '.join(STATES)}.")
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval + 1)
-        self.update(**fields, state=state, finished=time.time())
-        if self._owner is not None:
-            self._owner.close()
-            self._owner = None

@@ -1,18 +1,8 @@
-"""Content-addressed artifacts on disk: atomic writes and a sha256 manifest.
+"""Artifacts addressed by ``(kind, key)``: folders of files checked against a sha256 manifest.
 
-Every artifact lives at ``<home>/<kind>/<key>/`` with its files and a ``manifest.json``
-that records each file's sha256. A file that no longer matches its manifest (truncated,
-edited), a manifest that is not a non-empty ``{file: sha256}`` object, or one that lacks a file
-the reader needs, is treated as missing, so the caller recomputes it instead of reading garbage.
-
-An artifact is written whole into a hidden folder beside its place and renamed into it in one
-step, so a reader (or a process killed mid-write) never sees half of one; when two processes
-write the same key, the first complete one stays.
-
-:meth:`Store.memo_json` and :meth:`Store.memo_array` are the one way to cache a computation:
-read the verified artifact if it is there and parses (and the caller accepts it), else compute,
-store and return. Anything else (missing, damaged, unparsable, rejected) is recomputed, never
-misread.
+A file that no longer matches ``manifest.json``, a malformed manifest, or one that lacks a file
+the reader needs, counts as missing, so the caller recomputes it. An artifact is written whole into
+a hidden folder and renamed into place in one step; of two writers of one key the first stays.
 """
 
 from __future__ import annotations
@@ -25,12 +15,25 @@ import os
 import re
 import secrets
 import shutil
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from crystalrep.store.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    content_key,
+    crystalrep_home,
+    inside,
+    json_default,
+    npy_bytes,
+    remove_stale,
+    sha256_file,
+)
+
+__all__ = ["MANIFEST", "RESULT", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -38,88 +41,6 @@ MANIFEST = "manifest.json"
 RESULT = "result.json"  # the file of a :meth:`Store.memo_json` artifact
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-STALE_TEMP_S = 3600.0  # a hidden temp folder this old belongs to a writer that died
-
-
-def crystalrep_home() -> Path:
-    """Return the store root: ``$CRYSTALREP_HOME`` or ``~/.cache/crystalrep``."""
-    env = os.environ.get("CRYSTALREP_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "crystalrep"
-
-
-def inside(root: Path, path: Path) -> Path:
-    """``path`` if it resolves inside ``root`` (a symlink may not lead out), else ``ValueError``."""
-    if not path.resolve().is_relative_to(root.resolve()):
-        raise ValueError(f"{path.name!r} leads outside {root.name}/ (a symbolic link?); refused.")
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    The file gets the mode a plain ``open(path, "wb")`` would give (0o666 minus the umask,
-    so 644 usually): ``tempfile.mkstemp`` would leave it private (600).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    """Create a new, uniquely named file beside ``path``; the kernel applies the umask."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {path}")
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Atomically write UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented, key-sorted JSON."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n")
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
-
-
-def content_key(obj: Any) -> str:
-    """Return a short, stable key (16 hex chars) for JSON-serialisable inputs."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_plain)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Return the sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Store:
@@ -159,7 +80,7 @@ class Store:
         if not files or bad:
             raise ValueError(f"invalid artifact file names {bad or 'none'} for {kind}/{key}.")
         folder.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(folder)
+        remove_stale(folder)
         work = folder.with_name(f".{key}.{secrets.token_hex(6)}.tmp")
         work.mkdir()
         try:
@@ -250,8 +171,8 @@ class Store:
     def save_array(self, kind: str, key: str, array: np.ndarray, meta: dict[str, Any], *,
                    replace: bool = False) -> Path:
         """Store an array (``array.npy``) and its metadata (``meta.json``); see :meth:`save_files`."""
-        buf = _npy_bytes(array)
-        meta_bytes = (json.dumps(meta, indent=2, sort_keys=True, default=_plain) + "\n").encode()
+        buf = npy_bytes(array)
+        meta_bytes = (json.dumps(meta, indent=2, sort_keys=True, default=json_default) + "\n").encode()
         return self.save_files(kind, key, {"array.npy": buf, "meta.json": meta_bytes}, replace=replace)
 
     def load_array(self, kind: str, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
@@ -295,7 +216,7 @@ class Store:
                 if accept is None or accept(value):
                     return value, True
         value = compute()
-        blob = json.dumps(value, sort_keys=True, default=_plain, allow_nan=True).encode()
+        blob = json.dumps(value, sort_keys=True, default=json_default, allow_nan=True).encode()
         self.save_files(kind, key, {RESULT: blob}, replace=stale)
         return json.loads(blob), False
 
@@ -326,20 +247,3 @@ class Store:
     def delete(self, kind: str, key: str) -> None:
         """Remove one artifact if present."""
         shutil.rmtree(self.path(kind, key), ignore_errors=True)
-
-
-def _remove_stale(folder: Path) -> None:
-    """Delete hidden temp folders of ``folder``'s key left by writers that died long ago."""
-    now = time.time()
-    for tmp in folder.parent.glob(f".{folder.name}.*.tmp"):
-        try:
-            if now - tmp.stat().st_mtime > STALE_TEMP_S:
-                shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
