@@ -4,7 +4,7 @@ Cached functions take the :class:`~ui.cache.DatasetRef` and the encoders' store 
 dataset or a retrained checkpoint is never served stale. Every number comes from
 :mod:`crystalrep.lecture` (runs, examples, analogies), which also keeps the heavier results in the
 store. Below them: "prepare all sections", which runs ``crystalrep lecture prepare`` as a background
-task and shows its progress (presenter mode's switch and picker are in :mod:`ui.lecture_sections`).
+task and shows its progress (presenter mode's switch and picker are in :mod:`ui.lecture_presenter`).
 """
 
 from __future__ import annotations

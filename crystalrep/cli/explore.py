@@ -60,7 +60,7 @@ def add_commands(subparsers: Any, common_parent: argparse.ArgumentParser) -> Non
     p.add_argument("--min-cluster-size", type=int, default=15, help="hdbscan")
     p.add_argument("--min-samples", type=int, help="hdbscan (default: --min-cluster-size)")
     p.add_argument("--k-min", type=int, default=2, help="kmeans: smallest k scored by silhouette")
-    p.add_argument("--k-max", type=int, default=12, help="kmeans: try k = K_MIN..K, keep the best silhouette")
+    p.add_argument("--k-max", type=int, default=12, help="kmeans: try k = K_MIN..K_MAX, keep the best silhouette")
     p.add_argument("--k", type=int, help="kmeans: use this k (every k of the range is still scored)")
     p.add_argument("--seed", type=int, default=0, help="kmeans")
     p.add_argument("--label", default="spacegroup",
