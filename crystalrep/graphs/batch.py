@@ -1,0 +1,87 @@
+"""The neighbour lists of many crystals in one set of arrays (the path the embedders take).
+
+The cells are checked, stacked and converted to Cartesian positions with a few whole-batch
+NumPy calls; vesin then runs once per cell from a plain-address loop
+(:meth:`~crystalrep.graphs.neighbors.NeighborList.compute_many`), and the atom numbering,
+index dtype and coincident-point filter are applied once to the concatenated arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+import numpy as np
+
+from crystalrep.graphs.cells import Cell, stacked
+from crystalrep.graphs.config import DEFAULT, TOL, GraphConfig
+from crystalrep.graphs.edges import cell_edges
+from crystalrep.graphs.neighbors import neighbor_list
+
+
+@dataclass(frozen=True)
+class EdgeBatch:
+    """The neighbour lists of many crystals, concatenated; atoms are numbered through the batch.
+
+    Attributes:
+        z: Atomic numbers, int64 ``[N]``.
+        pos: Cartesian positions, float64 ``[N, 3]``.
+        lattices: Lattice vectors as rows, float64 ``[B, 3, 3]``.
+        index: ``[2, E]`` int64, row 0 centre, row 1 neighbour; edges by crystal, then centre.
+        shift: Integer cell shifts, int32 ``[E, 3]``.
+        dist: Distances, float64 ``[E]``.
+        vec: ``pos[j] + shift @ cell - pos[i]``, float64 ``[E, 3]``.
+        atoms: Atoms per crystal, int64 ``[B]``.
+        edges: Edges per crystal, int64 ``[B]``.
+    """
+
+    z: np.ndarray
+    pos: np.ndarray
+    lattices: np.ndarray
+    index: np.ndarray
+    shift: np.ndarray
+    dist: np.ndarray
+    vec: np.ndarray
+    atoms: np.ndarray
+    edges: np.ndarray
+
+
+def _capped_edges(pos: np.ndarray, lattices: np.ndarray, atoms: list[int], config: GraphConfig) -> tuple:
+    """``([index, shift, dist, vec], edges)`` with ``max_neighbors``, one cell at a time."""
+    parts, start = [], 0
+    for lattice, n in zip(lattices, atoms, strict=True):
+        index, shift, dist, vec = cell_edges(pos[start:start + n], lattice, config)
+        parts.append((index + start, np.array(shift), np.array(dist), np.array(vec)))
+        start += n
+    edges = [p[0].shape[1] for p in parts]
+    if not parts:
+        return [np.zeros((2, 0), np.int64), np.zeros((0, 3), np.int32), np.zeros(0), np.zeros((0, 3))], edges
+    return [np.concatenate([p[0] for p in parts], axis=1),
+            *(np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))], edges
+
+
+def batch_edges(cells: Sequence[Cell], *, config: GraphConfig = DEFAULT) -> EdgeBatch:
+    """The edges of many crystals in one set of arrays (what ``arrays_to_graph`` finds per cell).
+
+    Args:
+        cells: ``(lattice, numbers, frac_coords)`` per crystal.
+        config: Cutoff and optional neighbour limit.
+
+    Raises:
+        ValueError: As ``arrays_to_graph``, for the first bad cell (named by its position).
+    """
+    lattices, z, pos, atoms = stacked(cells)
+    if config.max_neighbors is not None:
+        (index, shift, dist, vec), edges = _capped_edges(pos, lattices, atoms, config)
+    else:
+        (pairs, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(pos, lattices, atoms)
+        index = pairs.T.astype(np.int64, order="C")
+        if len(atoms) > 1:  # number atoms through the batch
+            index += np.repeat(list(accumulate(atoms[:-1], initial=0)), edges)
+        if dist.min(initial=np.inf) <= TOL:  # coincident points, as in the per-cell path
+            keep = dist > TOL
+            edges = np.bincount(np.repeat(np.arange(len(atoms)), edges)[keep], minlength=len(atoms)).tolist()
+            index, shift, dist, vec = np.ascontiguousarray(index[:, keep]), shift[keep], dist[keep], vec[keep]
+    return EdgeBatch(z=z, pos=pos, lattices=lattices, index=index, shift=shift, dist=dist, vec=vec,
+                     atoms=np.array(atoms, dtype=np.int64), edges=np.array(edges, dtype=np.int64))
