@@ -51,12 +51,19 @@ def store_key(ref: DatasetRef, name: str, stamp: str) -> str:
     return embedding_key(dataset(ref), _encoder(name, stamp))
 
 
+class _NotStored(LookupError):
+    """Raised inside the cached loader, so a miss is not remembered (Streamlit caches no exception)."""
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _load(key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+def _load(key: str) -> tuple[np.ndarray, dict[str, Any]]:
     from crystalrep.embed import EMBEDDINGS_KIND
     from crystalrep.store import Store
 
-    return Store().load_array(EMBEDDINGS_KIND, key)
+    hit = Store().load_array(EMBEDDINGS_KIND, key)
+    if hit is None:
+        raise _NotStored(key)
+    return hit
 
 
 def key(ref: DatasetRef, name: str) -> str:
@@ -66,10 +73,10 @@ def key(ref: DatasetRef, name: str) -> str:
 
 def cached(ref: DatasetRef, name: str) -> tuple[np.ndarray, dict[str, Any]] | None:
     """``(array, meta)`` if the store holds this embedding; never computes. Treat the array as read-only."""
-    hit = _load(key(ref, name))
-    if hit is None:
-        _load.clear()  # do not remember the miss: it may be computed on the next run
-    return hit
+    try:
+        return _load(key(ref, name))
+    except _NotStored:  # not remembered: it may be computed on the next run, and other hits stay cached
+        return None
 
 
 def missing(ref: DatasetRef, names: list[str]) -> list[str]:
@@ -110,7 +117,6 @@ def compute(ref: DatasetRef, names: list[str]) -> None:
 
         embed_dataset(ds, encoder(name), progress=progress)
         bar.empty()
-    _load.clear()
 
 
 def require(ref: DatasetRef, names: list[str], *, where: str) -> dict[str, np.ndarray]:

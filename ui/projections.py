@@ -166,16 +166,41 @@ def figure(ref: DatasetRef, panels: tuple[Panel, ...], ekeys: tuple[str, ...], v
                        seed=panels[0].seed if panels else 0)
 
 
+SCORES_KIND = "map_scores"
+SCORES_VERSION = 1
+
+
 @st.cache_data(max_entries=64, show_spinner="Scoring the map (trustworthiness, separation)…")
 def scores(ref: DatasetRef, panel: Panel, ekey: str, label: str | None) -> MapScores:
-    """Trustworthiness of the panel's map, and its separation by ``label`` (a categorical column)."""
-    from crystalrep.analysis.map_quality import score_map
+    """Trustworthiness of the panel's map, and its separation by ``label`` (a categorical column).
 
-    proj = _load(ref, panel.encoder, ekey, panel.spec())
+    Kept in the store (``map_scores``) under what made them: the projection's store key, a hash
+    of the label values, the label's name and the metric. A fresh server reads them back instead
+    of importing scikit-learn and scoring again.
+    """
+    import hashlib
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from crystalrep.analysis.map_quality import MapScores, score_map
+
+    spec = panel.spec()
+    proj = _load(ref, panel.encoder, ekey, spec)
     labels = None if label is None else dataset(ref).table[label]
-    return score_map(embeddings.cached(ref, panel.encoder)[0], proj.coords, labels=labels,
-                     label=None if label is None else column_label(dataset(ref), label),
-                     metric=str(proj.params.get("metric", "euclidean")))
+    name = None if label is None else column_label(dataset(ref), label)
+    metric = str(proj.params.get("metric", "euclidean"))
+    key = {"v": SCORES_VERSION, "projection": cache_key(ekey, spec), "label": name, "metric": metric,
+           "labels": None if labels is None else hashlib.sha256(
+               pd.util.hash_pandas_object(labels, index=False).to_numpy().tobytes()).hexdigest()}
+
+    def compute() -> dict[str, Any]:
+        X = embeddings.cached(ref, panel.encoder)[0]
+        return asdict(score_map(X, proj.coords, labels=labels, label=name, metric=metric))
+
+    value, _ = Store().memo_json(SCORES_KIND, key, compute,
+                                 accept=lambda v: isinstance(v, dict) and set(v) == set(MapScores.__dataclass_fields__))
+    return MapScores(**value)
 
 
 def record(ref: DatasetRef, panel: Any, ekey: str, view: View, colour: Any) -> None:

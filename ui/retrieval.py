@@ -89,10 +89,14 @@ def to_dataset_query() -> None:
     st.session_state[SOURCE] = FROM_DATASET
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# Shared by all sessions (cache_resource), not unpickled per run (cache_data): ~0.5 s for 100k points.
+@st.cache_resource(max_entries=16, show_spinner=False)
 def map_figure(ref: DatasetRef, panel: Panel, embedding_key: str, highlight: Highlight, query: str,
                colour: str) -> go.Figure:
-    """The encoder's map coloured by ``colour``, the query and its neighbours ringed (``embedding_key`` keys the cache)."""
+    """The encoder's map coloured by ``colour``, the query and its neighbours ringed (``embedding_key`` keys the cache).
+
+    Shared by all sessions: treat it as read-only.
+    """
     from crystalrep.plots.projections import METHOD_NAMES, map_figure
     from ui import projections as maps
 
@@ -145,6 +149,11 @@ def labels(ref: DatasetRef) -> list[str]:
     return plots_structures.crystal_labels(dataset(ref).table)
 
 
+def row_label(ref: DatasetRef, row: int) -> str:
+    """Row ``row``'s :func:`labels` entry, without building them all (seconds at 200k rows)."""
+    return plots_structures.crystal_labels(dataset(ref).table.iloc[[row]])[0]
+
+
 PICKER_ROWS = 2000  # above this the query picker is a search (a 200k-option list would ship every label)
 PICKER_MATCHES = 50
 ROW_SEARCH = "retrieval.row_search"
@@ -167,16 +176,17 @@ def label_matches(ref: DatasetRef, text: str) -> list[int]:
 
 def pick_row(ref: DatasetRef) -> int:
     """The query crystal: a list on small datasets, a search box plus its first matches on big ones."""
-    names = labels(ref)
-    if len(names) <= PICKER_ROWS:
+    n = len(dataset(ref))
+    if n <= PICKER_ROWS:
+        names = labels(ref)
         return int(st.selectbox("Crystal (type to search by id, formula or space group)", range(len(names)),
                                 format_func=names.__getitem__, key=ROW))
-    text = st.text_input(f"Find the query crystal among {len(names):,} (id, formula or space group)", key=ROW_SEARCH)
+    text = st.text_input(f"Find the query crystal among {n:,} (id, formula or space group)", key=ROW_SEARCH)
     current = int(st.session_state.get(ROW, 0) or 0)
     options = [current, *(i for i in label_matches(ref, text) if i != current)]
     if text.strip() and len(options) == 1:
         st.caption(f"No crystal matches {text.strip()!r}.")
-    return int(st.selectbox(f"Crystal (first {PICKER_MATCHES} matches)", options, format_func=names.__getitem__,
+    return int(st.selectbox(f"Crystal (first {PICKER_MATCHES} matches)", options, format_func=lambda i: row_label(ref, i),
                             key=ROW))
 
 
@@ -233,7 +243,9 @@ def spread(ref: DatasetRef, rows: tuple[int, ...], query: int | None) -> pd.Data
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def _report(ref: DatasetRef, name: str, key: str, k: int, metric: str, prop: str | None) -> dict[str, float]:
-    report, spread_ = retrieval.dataset_report(dataset(ref), embeddings.encoder(name), k=k, metric=metric, prop=prop)
+    from crystalrep.analysis.retrieval.report_cache import report_cached
+
+    report, spread_, _ = report_cached(dataset(ref), embeddings.encoder(name), k=k, metric=metric, prop=prop)
     out = {plots_structures.LABELS.get(r.label, r.label): r.precision for r in report.itertuples()}
     out.update({f"chance {plots_structures.LABELS.get(r.label, r.label)}": r.chance for r in report.itertuples()})
     if spread_ is not None:
@@ -244,6 +256,26 @@ def _report(ref: DatasetRef, name: str, key: str, k: int, metric: str, prop: str
 
 
 MAX_REPORT_QUERIES = retrieval.MAX_REPORT_QUERIES
+REPORT_BACKGROUND_ABOVE = 20_000  # crystals above which the P@k table is computed by a background task
+
+
+def report_ready(ref: DatasetRef, names: list[str], k: int, metric: str, prop: str | None) -> bool:
+    """Whether the store holds every encoder's P@k report (nothing is computed)."""
+    from crystalrep.analysis.retrieval.report_cache import KIND, report_key
+    from crystalrep.store import Store
+
+    store = Store()
+    return all(store.verified(KIND, report_key(dataset(ref), embeddings.encoder(name), k=k, metric=metric, prop=prop))
+               is not None for name in names)
+
+
+def report_task(ref: DatasetRef, names: list[str], k: int, metric: str, prop: str | None) -> tuple[str, list[str]]:
+    """Background task name and ``crystalrep precision`` arguments that store what :func:`report_ready` looks for."""
+    from ui.background_task import task_key
+
+    argv = ["precision", "--dataset", ref.name, "--encoders", ",".join(names), "-k", str(k), "--metric", metric,
+            "--json"] + (["--property", prop] if prop is not None else [])
+    return task_key("precision", {"embeddings": [embeddings.key(ref, n) for n in names], "argv": argv}), argv
 
 
 def caption() -> str:

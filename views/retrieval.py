@@ -6,7 +6,7 @@ import streamlit as st
 from crystalrep.plots import structures as plots_structures
 from crystalrep.plots.projections import Highlight
 from crystalrep.plots.style import colour_options
-from ui import embeddings, explore, state
+from ui import background_task, embeddings, explore, state
 from ui import projections as maps
 from ui import retrieval as rv
 
@@ -24,7 +24,6 @@ name, k, metric, source = rv.controls(ref, names)
 failed = rv.require(ref, [name], where="retrieval")[1]
 
 table = query_row = upload = None
-labels = rv.labels(ref)
 if failed:
     st.error(failed[name].removesuffix(".") + "; choose another encoder above.")
 elif source == rv.FROM_DATASET:
@@ -41,7 +40,7 @@ else:
         table = search.table
 
 if not failed:
-    query = labels[query_row].split(" — ")[0] if upload is None else upload.name
+    query = rv.row_label(ref, query_row).split(" — ")[0] if upload is None else upload.name
     ex = explore.controls("retrieval", ref, [name], focus_key=rv.ROW, neighbours=False)
     rows = () if table is None else tuple(int(r) for r in table["row"])
     panel = maps.map_panel(ref, name, key=rv.MAP)
@@ -95,7 +94,13 @@ st.caption(f"Share of each crystal's {k} nearest neighbours (itself excluded, {m
            + (f"Spread ratio: the mean gap in {numeric} to the neighbours over that between random pairs "
               "(well below 1: neighbours share it)." if numeric else "Pick a numeric sidebar property for its spread ratio."))
 usable, failed = rv.require(ref, names, where="retrieval.all")
-if usable:
+if usable and len(ds) > rv.REPORT_BACKGROUND_ABOVE and not rv.report_ready(ref, usable, k, metric, numeric):
+    task, argv = rv.report_task(ref, usable, k, metric, numeric)
+    background_task.panel(task, argv, what=f"Scoring precision@{k} of {len(usable)} encoder(s) on {len(ds):,} crystals",
+                          button="Score precision@k in the background",
+                          note="At this size the searches behind this table take minutes, so they run in the background "
+                               "as `crystalrep precision`; the table is then stored for every visitor.")
+elif usable:
     precision, ratio = rv.comparison(ref, usable, k, metric, numeric)
     left, right = st.columns([5, 2]) if len(ratio.columns) else (st.container(), None)
     left.dataframe(precision, width="stretch", column_config={"_index": st.column_config.TextColumn("encoder")})

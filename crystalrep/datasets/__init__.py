@@ -4,7 +4,8 @@ Modules, one job each: :mod:`~crystalrep.datasets.schema` (names, errors, the ``
 record), :mod:`~crystalrep.datasets.labels` (spglib labels, property kinds),
 :mod:`~crystalrep.datasets.table` (the :class:`Dataset`), :mod:`~crystalrep.datasets.parquet`
 (bytes on disk), :mod:`~crystalrep.datasets.storage` (verified reading),
-:mod:`~crystalrep.datasets.sharded` (lazy shards), :mod:`~crystalrep.datasets.registry` (named
+:mod:`~crystalrep.datasets.sharded` (lazy shards), :mod:`~crystalrep.datasets.columns` (a lazy
+single table, its fingerprint remembered), :mod:`~crystalrep.datasets.registry` (named
 datasets) and :mod:`~crystalrep.datasets.writer` (a dataset written shard by shard).
 
 To walk a big dataset without holding it, use ``for offset, block in ds.iter_shards()``: each

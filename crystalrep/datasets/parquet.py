@@ -1,8 +1,9 @@
 """A dataset table and its structure arrays as parquet bytes, and back.
 
 One file holds the table columns followed by the three structure columns (``lattice`` as 9
-floats, ``numbers`` and ``frac`` as lists per row), zstd-compressed, without pandas metadata, so
-equal content gives equal bytes. The same layout serves a whole dataset and one shard of it.
+floats, ``numbers`` and ``frac`` as lists per row), zstd-compressed, in row groups of
+:data:`ROW_GROUP_ROWS` rows, without pandas metadata, so equal content gives equal bytes. The same
+layout serves a whole dataset and one shard of it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from crystalrep.datasets.schema import STORAGE_COLUMNS, DatasetError, PropertyInfo
+
+ROW_GROUP_ROWS = 20_000  # a few rows' structures are read by decoding their row group, not the whole column
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def encode(table: pd.DataFrame, arrays: Arrays, *, text_columns: Sequence[str] =
     tab = tab.append_column("frac", pa.ListArray.from_arrays(pa.array(offsets * 3), pa.array(arrays.frac_coords.reshape(-1))))
     tab = tab.replace_schema_metadata(None)
     buf = io.BytesIO()
-    pq.write_table(tab, buf, compression="zstd", write_statistics=False)
+    pq.write_table(tab, buf, compression="zstd", write_statistics=False, row_group_size=ROW_GROUP_ROWS)
     return buf.getvalue()
 
 

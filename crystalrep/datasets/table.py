@@ -19,6 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from crystalrep.datasets.columns import (
+    TableColumns,
+    content_of,
+    open_table,
+    recall_fingerprint,
+    remember_fingerprint,
+)
 from crystalrep.datasets.labels import base_table, property_column
 from crystalrep.datasets.parquet import Arrays, encode, fingerprint_of
 from crystalrep.datasets.schema import (
@@ -66,28 +73,41 @@ class Dataset:
             raise DatasetError(f"dataset {self.name!r}: table lacks columns {missing}.")
 
     @classmethod
-    def _lazy(cls, name: str, table: pd.DataFrame, source: ShardSource, meta: dict[str, Any]) -> Dataset:
-        """A dataset whose structure arrays stay in ``source`` until used (verified then)."""
+    def _lazy(cls, name: str, table: pd.DataFrame, source: ShardSource | TableColumns, meta: dict[str, Any]) -> Dataset:
+        """A dataset whose structure arrays stay in ``source`` until used (shards are verified then)."""
         ds = cls.__new__(cls)
         ds.__dict__.update(name=name, table=table, properties=properties_of(meta), meta=provenance(meta),
                            offsets=np.concatenate([[0], np.cumsum(table["nsites"].to_numpy(dtype=np.int64))]).astype(np.int64),
-                           _shards=source, fingerprint=meta["fingerprint"])
+                           fingerprint=meta["fingerprint"])
+        ds.__dict__["_shards" if isinstance(source, ShardSource) else "_columns"] = source
+        ds.__dict__["_content"] = content_of(meta)
         return ds
 
     if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute name
 
         def __getattr__(self, attr: str) -> Any:
-            source = self.__dict__.get("_shards")  # only reached when an attribute is not set: a lazy array
+            columns = self.__dict__.get("_columns")  # only reached when an attribute is not set: a lazy array
+            if attr in _LAZY and columns is not None:
+                self.__dict__[attr] = columns.array(attr)
+                if all(a in self.__dict__ for a in _LAZY):
+                    self.__dict__.pop("_columns", None)  # the bytes are no longer needed
+                return self.__dict__[attr]
+            source = self.__dict__.get("_shards")
             if attr in _LAZY and source is not None:
-                whole = source.everything()
-                if fingerprint_of(self.ids, whole) != self.__dict__["fingerprint"]:
-                    raise DatasetError(f"dataset {self.name!r} is broken: its shards do not match the fingerprint in meta.json.")
+                whole, content, expected = source.everything(), self.__dict__.get("_content"), self.__dict__["fingerprint"]
+                if content is None or recall_fingerprint(content) != expected:
+                    if fingerprint_of(self.ids, whole) != expected:
+                        raise DatasetError(f"dataset {self.name!r} is broken: its shards do not match the fingerprint in meta.json.")
+                    if content is not None:
+                        remember_fingerprint(content, expected, whole.offsets, self.table["nsites"])
                 self.__dict__.update(lattices=whole.lattices, numbers=whole.numbers, frac_coords=whole.frac_coords)
                 return self.__dict__[attr]
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
-    def _source(self) -> ShardSource | None:  # the shards to read from; None once the arrays are in memory
-        return None if "lattices" in self.__dict__ else self.__dict__.get("_shards")
+    def _source(self) -> ShardSource | TableColumns | None:  # where rows are read from; None once arrays are in memory
+        if all(a in self.__dict__ for a in _LAZY):
+            return None
+        return self.__dict__.get("_shards") or self.__dict__.get("_columns")
 
     def __len__(self) -> int:
         return len(self.table)
@@ -125,7 +145,7 @@ class Dataset:
 
     def shard_bounds(self) -> list[tuple[int, int]]:
         """``(start, stop)`` row ranges of the blocks :meth:`iter_shards` yields, in order."""
-        if (source := self._source()) is not None:
+        if isinstance(source := self._source(), ShardSource):
             return source.bounds()
         return [(a, min(a + SHARD_ROWS, len(self))) for a in range(0, len(self), SHARD_ROWS)]
 
@@ -211,7 +231,9 @@ class Dataset:
 
     def record(self, parquet: str, blob: bytes) -> dict[str, Any]:
         """The ``meta.json`` of this dataset stored as the single table ``parquet`` holding ``blob``."""
-        return {**self.describe(), "parquet": parquet, "parquet_sha256": hashlib.sha256(blob).hexdigest()}
+        sha = hashlib.sha256(blob).hexdigest()
+        remember_fingerprint({"parquet_sha256": sha}, self.fingerprint, self.offsets, self.table["nsites"])  # load skips the check
+        return {**self.describe(), "parquet": parquet, "parquet_sha256": sha}
 
     def describe(self) -> dict[str, Any]:
         """Metadata written to ``meta.json``: source, license, units, counts, fingerprint."""
@@ -238,10 +260,14 @@ class Dataset:
                 if "shards" in meta:
                     table, source = open_shards(directory, raw, meta)
                     return cls._lazy(directory.name, table, source, meta)
+                if (lazy := open_table(directory, raw, meta)) is not None:
+                    return cls._lazy(directory.name, lazy[0], lazy[1], meta)
                 table, arrays, props = read_table(directory, raw, meta)
                 ds = cls(name=directory.name, table=table, lattices=arrays.lattices, numbers=arrays.numbers,
                          frac_coords=arrays.frac_coords, offsets=arrays.offsets, properties=props, meta=provenance(meta))
                 ds.__dict__["fingerprint"] = meta["fingerprint"]  # read_table checked it
+                if (content := content_of(meta)) is not None:
+                    remember_fingerprint(content, meta["fingerprint"], arrays.offsets, table["nsites"])
                 return ds
             except Replaced as exc:  # a writer committed a new version while we read: read again
                 attempt += 1
