@@ -36,9 +36,11 @@ def _umap(X: np.ndarray, *, seed: int | None, n_jobs: int, n_neighbors: int = 15
     import umap
 
     graph = None
-    # Below 4096 rows umap-learn computes all distances itself. Above, its NN-descent runs on one
-    # thread when seeded and costs ~35 s of uncacheable numba compilation per fresh process;
-    # faiss's exact search uses every core and stays deterministic.
+    # Below 4096 rows umap-learn computes all distances itself. Above, its NN-descent is cheap once
+    # compiled (50k x 64: 2.1 s vs faiss's 8-10 CPU-s), but its compilation (~30 s) cannot be cached
+    # on disk (its kernels take the metric as an argument) and is paid in every fresh process,
+    # which is where maps are made (CLI, background jobs). Up to 50k rows faiss's exact search is
+    # the cheaper of the two there, uses every core and is deterministic.
     if uses_exact(knn, len(X)) and len(X) >= UMAP_OWN_EXACT:
         idx, dist = exact_knn(X, min(n_neighbors, len(X)), metric=metric, include_self=True, n_jobs=n_jobs)
         graph = (idx.astype(np.int32), dist, None)

@@ -51,6 +51,18 @@ def test_exact_knn_is_deterministic_and_checks_k(rows) -> None:
         exact_knn(rows, 0)
 
 
+def test_exact_knn_across_faiss_blocks_restores_faiss_settings(rows, monkeypatch) -> None:
+    import faiss
+
+    before = faiss.cvar.distance_compute_blas_query_bs, faiss.cvar.distance_compute_blas_database_bs
+    whole = exact_knn(rows, 10)
+    monkeypatch.setattr(knn_graph, "_FAISS_BLOCKS", (64, 48))  # 600 rows: many ragged tiles
+    tiled = exact_knn(rows, 10)
+    assert (faiss.cvar.distance_compute_blas_query_bs, faiss.cvar.distance_compute_blas_database_bs) == before
+    np.testing.assert_allclose(tiled[1], whole[1], atol=1e-6)
+    assert np.mean([set(a) == set(b) for a, b in zip(tiled[0], whole[0], strict=True)]) >= 0.99
+
+
 def test_cosine_with_a_zero_row_falls_back_to_sklearn(rows) -> None:
     X = rows.copy()
     X[3] = 0.0
