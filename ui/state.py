@@ -142,12 +142,11 @@ def default_import_name(filename: str) -> str:
 
 def run_import(filename: str, data: bytes, *, name: str,
                progress: Callable[[int, int], None] | None = None) -> ImportOutcome:
-    """Import an uploaded file and save it as a dataset; user errors come back as one sentence."""
-    from crystalrep.importers.api import import_upload, save_imported
+    """Import an uploaded file and save it as a dataset (streaming, in shards); user errors come back as one sentence."""
+    from crystalrep.importers.upload import import_upload_streaming
 
     try:
-        report = import_upload(filename, data, name=name, progress=progress)
-        save_imported(report.dataset)
+        report = import_upload_streaming(filename, data, name=name, progress=progress)
     # DatasetError and StructureError are ValueErrors; OSError covers a full or read-only disk.
     except (ValueError, OSError) as exc:
         return ImportOutcome(name=name, error=sentence(exc))

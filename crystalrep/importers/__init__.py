@@ -2,8 +2,13 @@
 
 :mod:`~crystalrep.importers.api` is the public face; readers turn a source into rows
 (:mod:`~crystalrep.importers.tabular`, :mod:`~crystalrep.importers.files`,
-:mod:`~crystalrep.importers.extxyz`, :mod:`~crystalrep.importers.archive` for zips), which
-:mod:`~crystalrep.importers.parse` parses and :mod:`~crystalrep.importers.rows` turns into a dataset.
+:mod:`~crystalrep.importers.extxyz`, :mod:`~crystalrep.importers.jsontables`,
+:mod:`~crystalrep.importers.archive` for zips), which :mod:`~crystalrep.importers.parse` parses and
+:mod:`~crystalrep.importers.rows` turns into a dataset. Large sources go through
+:mod:`~crystalrep.importers.stream` instead (rows streamed by :mod:`~crystalrep.importers.streams`,
+:mod:`~crystalrep.importers.extxyz` and :mod:`~crystalrep.importers.matbench`, written as shards):
+``crystalrep data import``, ``crystalrep data fetch`` and dashboard uploads
+(:mod:`~crystalrep.importers.upload`) all take that path.
 Every read goes through :mod:`~crystalrep.importers.bounded`, within :mod:`crystalrep.limits`.
 """
 

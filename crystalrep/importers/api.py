@@ -31,9 +31,10 @@ from crystalrep.importers.archive import extract_zip
 from crystalrep.importers.bounded import TABLE, clip, limits, open_bytes, read_bytes, refusal, shown
 from crystalrep.importers.extxyz import extxyz_rows
 from crystalrep.importers.files import folder_rows, structure_file_rows
+from crystalrep.importers.jsontables import json_rows
 from crystalrep.importers.parse import Progress
 from crystalrep.importers.rows import ImportReport, Rejected, Rows, build_report
-from crystalrep.importers.tabular import csv_rows, json_rows
+from crystalrep.importers.tabular import csv_rows
 from crystalrep.structures.formats import SNIFF_CHARS, detect, needs_content
 
 __all__ = ["ImportReport", "Rejected", "check_target", "detect_format", "import_and_save", "import_path",

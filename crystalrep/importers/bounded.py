@@ -137,22 +137,50 @@ def read_text(path: Path, field: str = STRUCTURE) -> str:
     return read_bytes(path, field).decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
-def json_depth(raw: bytes, *, chunk: int = 1 << 24) -> int:
-    r"""Deepest nesting of ``[``/``{`` in JSON bytes, ignoring brackets inside strings (no parsing).
+class DepthScan:
+    r"""Deepest nesting of ``[``/``{`` in JSON bytes fed block by block, ignoring brackets inside strings.
 
     Escapes are neutralised first (``\\`` pairs, then ``\"``), so every remaining quote opens or
-    closes a string; the scan then runs in chunks with numpy, carrying depth and string state.
+    closes a string; each block is scanned with numpy, carrying depth and string state. A block's
+    trailing run of backslashes waits for the next block, where it ends, so escapes never straddle two.
     """
-    clean = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
-    depth = deepest = 0
-    inside = False
-    for start in range(0, len(clean), chunk):
-        arr = np.frombuffer(clean, np.uint8, count=min(chunk, len(clean) - start), offset=start)
+
+    def __init__(self) -> None:
+        self.depth = self.deepest = 0
+        self.inside = False
+        self._carry = b""
+
+    def feed(self, data: bytes, *, final: bool = False) -> int:
+        """Scan one more block (``final`` for the last); returns the deepest nesting so far."""
+        data = self._carry + data
+        kept = data if final else data.rstrip(b"\\")
+        self._carry = data[len(kept):]
+        clean = kept.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+        if not clean:
+            return self.deepest
+        arr = np.frombuffer(clean, np.uint8)
         quotes = np.cumsum(arr == 34, dtype=np.int32)  # '"'
-        in_string = (quotes & 1).astype(bool) ^ inside
+        in_string = (quotes & 1).astype(bool) ^ self.inside
         step = ((arr == 91) | (arr == 123)).view(np.int8) - ((arr == 93) | (arr == 125)).view(np.int8)  # [{ ]}
         step[in_string] = 0
-        running = depth + np.cumsum(step, dtype=np.int32)
-        deepest, depth = max(deepest, int(running.max())), int(running[-1])
-        inside = bool((quotes[-1] % 2 == 1) != inside)
-    return deepest
+        running = self.depth + np.cumsum(step, dtype=np.int32)
+        self.deepest, self.depth = max(self.deepest, int(running.max())), int(running[-1])
+        self.inside = bool((quotes[-1] % 2 == 1) != self.inside)
+        return self.deepest
+
+
+def json_depth(raw: bytes, *, chunk: int = 1 << 24) -> int:
+    """Deepest nesting of ``[``/``{`` in JSON bytes (no parsing); see :class:`DepthScan`."""
+    scan = DepthScan()
+    for start in range(0, len(raw), chunk):
+        scan.feed(raw[start:start + chunk], final=start + chunk >= len(raw))
+    return scan.deepest
+
+
+def file_json_depth(path: Path, *, block: int = 1 << 20) -> int:
+    """Deepest nesting of a (gzipped) JSON file within ``max_decompressed_bytes``, read block by block."""
+    scan = DepthScan()
+    with open_bytes(path, TABLE) as fh:
+        while data := fh.read(block):
+            scan.feed(data)
+    return scan.feed(b"", final=True)

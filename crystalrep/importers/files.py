@@ -8,7 +8,7 @@ exists, else by matching its id column to a part of the file stem (``mp_mp-1234.
 read, or a metadata CSV that cannot, is reported as a rejected row; it never aborts the folder.
 
 Every read is bounded (:mod:`crystalrep.importers.bounded`); an extxyz file in a folder
-contributes its first frame, located by :func:`crystalrep.importers.extxyz.split_frames`.
+contributes its first frame, located by :func:`crystalrep.importers.extxyz.first_frame`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from crystalrep.datasets import DatasetError
 from crystalrep.importers.bounded import STRUCTURE, clip, limits, read_text, refusal, shown
+from crystalrep.importers.extxyz import default_max_atoms, first_frame
 from crystalrep.importers.rows import Rejected, Rows
 from crystalrep.importers.tabular import id_column, read_csv, select_properties
 from crystalrep.structures.formats import strip_suffix, structure_format
@@ -105,15 +106,10 @@ def folder_rows(root: Path, *, source: str, max_atoms: int | None = None) -> Row
         matched += record is not None
         ident = (record["id"] if record and record["id"] else "") or strip_suffix(rel)
         kind = str(structure_format(path.name))
-        from crystalrep.importers.extxyz import (  # extxyz imports this module
-            default_max_atoms,
-            split_frames,
-        )
-
         try:
             text = read_text(path)
             if kind == "extxyz":  # the file's first frame, located without letting ase read a count
-                text = split_frames(text, path.name, max_atoms=max_atoms or default_max_atoms())[0][0]
+                text = first_frame(text, path.name, max_atoms=max_atoms or default_max_atoms())
         except DatasetError as exc:
             rows.rejected.append(Rejected(rel, str(exc).removeprefix(f"{shown(path.name)}: ")))
             continue

@@ -1,4 +1,4 @@
-"""Shared machinery of the importers: raw rows, rejected rows, building the dataset.
+"""Shared machinery of the importers: raw rows, row streams, rejected rows, building the dataset.
 
 Readers (tabular, files) turn a source into :class:`Rows` — one parse item per row plus its
 id and properties, nothing parsed yet. :func:`build_report` parses every item, reports the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,6 +68,22 @@ class Rows:
         self.labels.append(label)
         self.ids.append(ident)
         self.items.append(item)
+
+
+RawRow = tuple[str, str, tuple[str, Any], dict[str, Any]]
+
+
+@dataclass
+class RowStream:
+    """Rows to import, with what is known before reading them all."""
+
+    format: str
+    total: int
+    rows: Iterator[RawRow]
+    columns: list[str] = field(default_factory=list)  # property names, in order
+    descriptions: dict[str, str] = field(default_factory=dict)  # property -> description from the source
+    rejected: list[Rejected] = field(default_factory=list)  # grows while ``rows`` is consumed
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _plain_structures(parsed: list[Parsed]) -> list[Any]:

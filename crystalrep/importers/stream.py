@@ -40,8 +40,8 @@ from crystalrep.importers.bounded import TABLE, clip, limits, read_bytes, refusa
 from crystalrep.importers.chunks import Chunk, ChunkResult, limits_env, process_chunk
 from crystalrep.importers.fanout import default_workers, fan_out
 from crystalrep.importers.parse import Progress, warm_imports
-from crystalrep.importers.rows import MAX_META_REJECTED, ImportReport, Rejected, Rows
-from crystalrep.importers.streams import RowStream, csv_stream, folder_stream, rows_stream
+from crystalrep.importers.rows import MAX_META_REJECTED, ImportReport, Rejected, RowStream
+from crystalrep.importers.streams import csv_stream, folder_stream, rows_stream
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ def open_stream(path: Path, fmt: str, *, source: str, max_atoms: int | None, sta
     """
     if fmt == "csv":
         return csv_stream(path)
-    from crystalrep.importers.extxyz import extxyz_rows
+    from crystalrep.importers.extxyz import extxyz_stream
     from crystalrep.importers.files import structure_file_rows
-    from crystalrep.importers.tabular import json_rows
+    from crystalrep.importers.matbench import matbench_stream
 
     if fmt == "zip":
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crystalrep-zip-")))
@@ -74,16 +74,13 @@ def open_stream(path: Path, fmt: str, *, source: str, max_atoms: int | None, sta
         stream = open_stream(target, inner, source=source, max_atoms=max_atoms, stack=stack)
         stream.rejected[:0] = members
         return stream
-    rows: Rows
     if fmt == "folder":
         return folder_stream(path, source=source, max_atoms=max_atoms)
     if fmt == "extxyz":
-        rows = extxyz_rows(path, source=source, max_atoms=max_atoms)
-    elif fmt in ("json", "matbench"):
-        rows = json_rows(path, source=source)
-    else:
-        rows = structure_file_rows(path, source=source, kind=fmt)
-    return rows_stream(rows)
+        return extxyz_stream(path, source=source, max_atoms=max_atoms)
+    if fmt in ("json", "matbench"):  # a matbench table is streamed; pymatgen dicts are read whole
+        return matbench_stream(path, source=source)
+    return rows_stream(structure_file_rows(path, source=source, kind=fmt))
 
 
 @dataclass

@@ -5,9 +5,12 @@ A CSV is read twice through :mod:`crystalrep.importers.bounded`: a first pass co
 gathers what :func:`~crystalrep.importers.tabular.select_properties` decides on (per column:
 filled cells, their total length and spaces, list-like cells), so the columns kept are the same
 as a whole-file import's; the second pass yields rows. Memory does not grow with the row count
-beyond those counters. A folder is listed first and each file read when its row is taken. Other
-formats (extxyz, JSON, one CIF or POSCAR: single files within ``max_decompressed_bytes``) are read
-by their own reader and then streamed, so their parsing and labelling still run in chunks.
+beyond those counters. A folder is listed first and each file read when its row is taken. An
+extxyz file (:func:`crystalrep.importers.extxyz.extxyz_stream`) and a matbench JSON table
+(:func:`crystalrep.importers.matbench.matbench_stream`) are read twice too, a frame or a row at a
+time. JSON lists of pymatgen dicts and a single CIF or POSCAR (files within
+``max_decompressed_bytes``) are read by their own reader and then streamed
+(:func:`rows_stream`), so their parsing and labelling still run in chunks.
 """
 
 from __future__ import annotations
@@ -15,13 +18,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from crystalrep.datasets import DatasetError
 from crystalrep.importers.bounded import TABLE, clip, limits, open_bytes, read_text, refusal, shown
-from crystalrep.importers.rows import Rejected, Rows
+from crystalrep.importers.rows import RawRow, Rejected, Rows, RowStream
 from crystalrep.importers.tabular import (  # one naming rule for the whole-file and the streaming reader
     INDEX_COLUMNS,
     MAX_TEXT_LENGTH,
@@ -30,21 +32,6 @@ from crystalrep.importers.tabular import (  # one naming rule for the whole-file
     id_column,
     property_names,
 )
-
-RawRow = tuple[str, str, tuple[str, Any], dict[str, Any]]
-
-
-@dataclass
-class RowStream:
-    """Rows to import, with what is known before reading them all."""
-
-    format: str
-    total: int
-    rows: Iterator[RawRow]
-    columns: list[str] = field(default_factory=list)  # property names, in order
-    descriptions: dict[str, str] = field(default_factory=dict)  # property -> description from the source
-    rejected: list[Rejected] = field(default_factory=list)  # grows while ``rows`` is consumed
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -179,7 +166,7 @@ def folder_stream(root: Path, *, source: str, max_atoms: int | None = None) -> R
                        descriptions=dict(head.descriptions), rejected=list(head.rejected), meta=dict(head.meta))
 
     def generate() -> Iterator[RawRow]:
-        from crystalrep.importers.extxyz import default_max_atoms, split_frames
+        from crystalrep.importers.extxyz import default_max_atoms, first_frame
         from crystalrep.structures.formats import strip_suffix, structure_format
 
         matched = 0
@@ -191,7 +178,7 @@ def folder_stream(root: Path, *, source: str, max_atoms: int | None = None) -> R
             try:
                 text = read_text(path)
                 if kind == "extxyz":  # the file's first frame, located without letting ase read a count
-                    text = split_frames(text, path.name, max_atoms=max_atoms or default_max_atoms())[0][0]
+                    text = first_frame(text, path.name, max_atoms=max_atoms or default_max_atoms())
             except DatasetError as exc:
                 stream.rejected.append(Rejected(rel, str(exc).removeprefix(f"{shown(path.name)}: ")))
                 continue
@@ -204,7 +191,7 @@ def folder_stream(root: Path, *, source: str, max_atoms: int | None = None) -> R
 
 
 def rows_stream(rows: Rows) -> RowStream:
-    """Stream the rows a whole-file reader produced (folder, extxyz, JSON, CIF, POSCAR)."""
+    """Stream the rows a whole-file reader produced (pymatgen-dict JSON, CIF, POSCAR)."""
     columns = list(rows.properties)
 
     def generate() -> Iterator[RawRow]:

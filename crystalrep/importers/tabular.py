@@ -1,19 +1,18 @@
-"""Readers for tables of crystals: CSV with a ``cif`` column, matbench / pymatgen JSON.
+"""Reader for tables of crystals: CSV with a ``cif`` column (JSON tables: :mod:`~crystalrep.importers.jsontables`).
 
 Every column that is not the structure, the id or an index becomes a property, except empty
 columns, free text (mean length > 80 characters or 5+ words) and list-like strings; names that clash
 with the built-in or storage columns get a ``source_`` prefix (``formula`` → ``source_formula``,
 ``lattice`` → ``source_lattice``), so no column name can make a dataset unreadable.
 
-Files are read through :mod:`crystalrep.importers.bounded`: bytes, rows, columns, header size and
-JSON nesting are capped, and a file of the wrong shape is refused in one sentence.
+Files are read through :mod:`crystalrep.importers.bounded`: bytes, rows, columns and header size
+are capped, and a file of the wrong shape is refused in one sentence.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,10 +24,8 @@ from crystalrep.datasets import RESERVED_COLUMNS, DatasetError
 from crystalrep.importers.bounded import (
     TABLE,
     clip,
-    json_depth,
     limits,
     open_bytes,
-    read_bytes,
     refusal,
     shown,
 )
@@ -172,85 +169,4 @@ def csv_rows(path: Path, *, source: str) -> Rows:
             rows.rejected.append(Rejected(label, "the cif cell is empty."))
             continue
         rows.add(label, ident, ("cif", text), {c: (v[k] or None) for c, v in columns.items()})
-    return rows
-
-
-def load_json(path: Path) -> Any:
-    """Parse a (gzipped) JSON file within the byte and ``max_json_depth`` limits.
-
-    Raises:
-        DatasetError: When the file is over a limit or not JSON (one sentence).
-    """
-    raw = read_bytes(path, TABLE)
-    if json_depth(raw) > limits().max_json_depth:
-        raise refusal(path.name, "nests JSON deeper than allowed", "max_json_depth")
-    try:
-        return json.loads(raw.decode("utf-8-sig", errors="replace"))
-    except (ValueError, RecursionError) as exc:
-        raise DatasetError(clip(f"{shown(path.name)}: is not readable JSON ({str(exc).strip()[:120]}).")) from exc
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
-
-
-def json_rows(path: Path, *, source: str) -> Rows:
-    """Rows of a matbench file (pandas "split" JSON with a ``structure`` column) or of pymatgen dicts."""
-    data = load_json(path)
-    stem = path.name.lower().removesuffix(".gz").removesuffix(".json")
-    stem = path.name[: len(stem)]
-    if isinstance(data, dict) and "columns" in data and "data" in data:
-        return _split_rows(data, stem, path.name, source)
-    records = data if isinstance(data, list) else [data]
-    if len(records) > limits().max_rows:
-        raise refusal(path.name, f"holds {len(records):,} records", "max_rows")
-    if not records or not all(isinstance(r, dict) for r in records):
-        raise DatasetError(clip(f"{shown(path.name)}: holds neither matbench data nor pymatgen structure dicts."))
-    rows = Rows(format="json", source=source)
-    for k, record in enumerate(records):
-        ident = stem if len(records) == 1 else f"{stem}-{k}"
-        rows.add(f"structure {k}", ident, ("json", json.dumps(record)), {})
-    return rows
-
-
-def _split_shape(data: dict[str, Any], filename: str) -> tuple[list[str], list[Any], list[Any]]:
-    """Columns, rows and index of pandas "split" JSON, checked for shape and size."""
-    columns, records, index = data["columns"], data["data"], data.get("index")
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise DatasetError(clip(f"{shown(filename)}: is not matbench data (its 'columns' is not a list of names)."))
-    if len(columns) > limits().max_columns:
-        raise refusal(filename, f"has {len(columns):,} columns", "max_columns")
-    if not isinstance(records, list):
-        raise DatasetError(clip(f"{shown(filename)}: is not matbench data (its 'data' is not a list of rows)."))
-    if len(records) > limits().max_rows:
-        raise refusal(filename, f"has {len(records):,} rows", "max_rows")
-    if not isinstance(index, list) or len(index) != len(records) or not all(_scalar(i) for i in index):
-        index = list(range(len(records)))
-    if "structure" not in columns:
-        raise DatasetError(clip(f"{shown(filename)}: has no 'structure' column (columns: {', '.join(columns)[:150]})."))
-    return columns, records, index
-
-
-def _split_rows(data: dict[str, Any], stem: str, filename: str, source: str) -> Rows:
-    columns, records, index = _split_shape(data, filename)
-    rows = Rows(format="matbench-json", source=source)
-    targets = [c for c in dict.fromkeys(columns) if c != "structure"]
-    names = property_names(targets)
-    rows.properties = {names[c]: [] for c in targets}
-    rows.descriptions = {names[c]: f"column {c!r} of {filename}" for c in targets}
-    for k, (idx, record) in enumerate(zip(index, records, strict=True)):
-        ident = f"{stem}-{idx}"
-        label = f"row {k} (id {clip(ident, 60)})"
-        if not isinstance(record, list) or len(record) != len(columns):
-            rows.rejected.append(Rejected(label, f"the row does not have the {len(columns)} columns of the header."))
-            continue
-        values = dict(zip(columns, record, strict=True))
-        structure = values.pop("structure")
-        text = structure if isinstance(structure, str) else json.dumps(structure)
-        props = {names[c]: v for c, v in values.items() if _scalar(v)}
-        rows.add(label, ident, ("json", text), props)
-    for col, column in list(rows.properties.items()):
-        if all(v is None for v in column):  # dict-valued or empty columns carry no property
-            del rows.properties[col]
-            rows.descriptions.pop(col, None)
     return rows

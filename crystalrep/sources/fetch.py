@@ -2,7 +2,9 @@
 
 Files go to ``$CRYSTALREP_HOME/downloads/<name>/``; a partial download is kept as ``<file>.part`` and
 resumed with an HTTP Range request. A checksum mismatch deletes the download and raises, so
-nothing unverified is ever imported. ``CRYSTALREP_FETCH_MIRROR`` (or ``mirror=``) points at a
+nothing unverified is ever imported. The verified file goes through the streaming import
+(:func:`crystalrep.importers.stream.import_streaming`), like ``crystalrep data import``.
+``CRYSTALREP_FETCH_MIRROR`` (or ``mirror=``) points at a
 base URL laid out like ``../shared/data`` (``<mirror>/perov_5/val.csv``), used by the tests.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crystalrep.datasets import DatasetError, PropertyInfo
-from crystalrep.importers.api import ImportReport, check_target, import_and_save
+from crystalrep.importers.api import ImportReport, check_target
 from crystalrep.importers.parse import Progress
 from crystalrep.store import crystalrep_home, sha256_file
 
@@ -160,8 +162,8 @@ def download(source: Source, *, dest: Path | None = None, url: str | None = None
 
 def fetch(name: str, *, dest: str | Path | None = None, progress: Progress | None = None,
           timeout: float = 60, url: str | None = None, mirror: str | None = None,
-          overwrite: bool = False) -> ImportReport:
-    """Download a public benchmark, verify its sha256, and save it as dataset ``name``.
+          overwrite: bool = False, workers: int | None = None) -> ImportReport:
+    """Download a public benchmark, verify its sha256, and import it as dataset ``name`` (streaming, in shards).
 
     Args:
         name: One of ``SOURCES`` (perov-5, carbon-24, mp-20, matbench_phonons).
@@ -171,6 +173,7 @@ def fetch(name: str, *, dest: str | Path | None = None, progress: Progress | Non
         url: Download this exact URL instead (the checksum is still enforced).
         mirror: Base URL laid out like ``../shared/data``; defaults to ``$CRYSTALREP_FETCH_MIRROR``.
         overwrite: Replace an existing dataset of the same name.
+        workers: Processes parsing the import's chunks; default every core.
 
     Raises:
         ValueError: If ``name`` is not a known source.
@@ -182,6 +185,8 @@ def fetch(name: str, *, dest: str | Path | None = None, progress: Progress | Non
     check_target(source.name, overwrite=overwrite)  # fail before downloading, not after
     path = download(source, dest=Path(dest) if dest is not None else None,
                     url=url or source_url(source, mirror=mirror), progress=progress, timeout=timeout)
-    return import_and_save(path, name=source.name, overwrite=overwrite, progress=progress,
-                           source=source.url, license=source.license, description=source.description,
-                           property_info={p.name: p for p in source.properties})
+    from crystalrep.importers.stream import import_streaming
+
+    return import_streaming(path, name=source.name, overwrite=overwrite, workers=workers, progress=progress,
+                            source=source.url, license=source.license, description=source.description,
+                            property_info={p.name: p for p in source.properties})

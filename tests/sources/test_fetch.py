@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from crystalrep.datasets import DatasetError, PropertyInfo, dataset_dir, list_datasets, load_dataset
+from crystalrep.importers.api import import_path
 from crystalrep.sources.fetch import MIRROR_ENV, SOURCES, Source, fetch, source_url
 from crystalrep.store import crystalrep_home
 
@@ -203,3 +204,37 @@ def test_fetch_perov5_end_to_end(serve, shared_data, monkeypatch):
     assert {"heat_all", "heat_ref", "dir_gap", "ind_gap"} <= set(ds.property_names("numeric"))
     assert ds.properties["heat_ref"].unit == "eV/cell" and "validation split" in ds.meta["description"]
     assert ds.meta["source"].startswith("https://raw.githubusercontent.com/txie-93/cdvae/")
+
+
+def test_fetch_streams_into_shards_with_the_whole_file_result(serve, tiny_source, monkeypatch):
+    root, _source = tiny_source
+    base, _server = serve(root)
+    monkeypatch.setenv(MIRROR_ENV, base)
+    report = fetch("tiny", workers=2)
+    whole = import_path(root / "tiny" / "val.csv", name="whole", workers=1,
+                        property_info={"energy": PropertyInfo("energy", "eV", "made up")})
+    ds = load_dataset("tiny")
+    assert list(dataset_dir("tiny").glob("shard-*.parquet"))  # written by the streaming import
+    assert ds.fingerprint == whole.dataset.fingerprint and ds.ids == whole.dataset.ids
+    assert ds.properties == whole.dataset.properties and ds.table["energy"].tolist() == whole.dataset.table["energy"].tolist()
+    assert report.rejected == whole.rejected
+
+
+def test_fetch_of_a_matbench_json_streams_it(serve, tmp_path, tiny_structures, monkeypatch):
+    import gzip
+    import json
+
+    folder = tmp_path / "mirror" / "mb"
+    folder.mkdir(parents=True)
+    table = {"index": list(range(len(tiny_structures))), "columns": ["structure", "peak"],
+             "data": [[s.as_dict(), 100.0 + k] for k, s in enumerate(tiny_structures)]}
+    path = folder / "mb.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(table).encode()))
+    source = Source("mb", "https://example.invalid/mb/mb.json.gz", hashlib.sha256(path.read_bytes()).hexdigest(),
+                    "mb/mb.json.gz", "A tiny matbench table.", "CC0", (PropertyInfo("peak", "cm^-1", "made up"),))
+    monkeypatch.setitem(SOURCES, "mb", source)
+    base, _server = serve(tmp_path / "mirror")
+    report = fetch("mb", mirror=base, workers=1)
+    whole = import_path(path, name="whole", workers=1)
+    assert report.dataset.fingerprint == whole.dataset.fingerprint and report.dataset.ids[0] == "mb-0"
+    assert report.dataset.properties["peak"].unit == "cm^-1" and report.format == "matbench-json"
