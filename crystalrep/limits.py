@@ -34,7 +34,12 @@ class Limits:
         max_file_bytes: Bytes of one structure file, also after decompression. pymatgen reads
             CIF at ~3 MB/s and ~45 bytes of memory per byte: 4 MB take 1.4 s CPU and 190 MB
             (real files: at most 82 kB).
-        max_decompressed_bytes: Bytes one gzip stream or zip member may inflate to.
+        max_decompressed_bytes: Bytes one gzip stream or zip member may inflate to, and bytes of
+            a table read whole (a JSON list of structures, an upload).
+        max_stream_bytes: Bytes of a table the import reads row by row (CSV, extxyz, matbench
+            JSON), also after gunzipping. Memory does not grow with it (rows are parsed in
+            chunks); it bounds the reading time: ~1M rows of 8 kB CIFs. MP-20-style CSVs take
+            ~1.5 kB a row, so the 200 MB whole-table bound would stop them at ~130k rows.
         max_rows: Rows (structures) of one table or folder import.
         max_columns: Columns of one table.
         max_header_bytes: Bytes of a table's header line.
@@ -62,6 +67,7 @@ class Limits:
 
     max_file_bytes: int = 4_000_000
     max_decompressed_bytes: int = 200_000_000
+    max_stream_bytes: int = 8_000_000_000
     max_rows: int = 1_000_000
     max_columns: int = 1_000
     max_header_bytes: int = 65_536

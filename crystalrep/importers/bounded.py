@@ -3,8 +3,8 @@
 Each bound is a field of :class:`crystalrep.limits.Limits` (overridable with
 ``CRYSTALREP_LIMIT_<FIELD>``); a refusal is one sentence naming the file, what was too large and
 the limit, never a traceback. A structure file (CIF, POSCAR, one JSON structure) may hold
-``max_file_bytes``; a table (CSV, extxyz, matbench JSON) or a zip ``max_decompressed_bytes``,
-before and after gunzipping. Files are streamed and reading stops at the limit, so a gzip or
+``max_file_bytes``; a table read whole or a zip ``max_decompressed_bytes``; a table the import
+reads row by row (CSV, extxyz, matbench JSON) ``max_stream_bytes``; each before and after gunzipping. Files are streamed and reading stops at the limit, so a gzip or
 zip bomb costs at most the limit in memory, never its inflated size.
 """
 
@@ -29,6 +29,7 @@ CHUNK = 1 << 20
 
 
 STRUCTURE, TABLE = "max_file_bytes", "max_decompressed_bytes"  # the byte limit of each kind of file
+STREAM = "max_stream_bytes"  # a table read row by row: its memory does not grow with its bytes
 MAX_COMPRESSION_RATIO = 200  # text structure files deflate 4-20x; a zip or gzip bomb 1000x and more
 RATIO_FLOOR = 1 << 20  # below this many inflated bytes the ratio is not judged
 
@@ -104,7 +105,8 @@ def open_bytes(path: Path, field: str = STRUCTURE) -> Iterator[IO[bytes]]:
 
     Args:
         path: The file.
-        field: ``STRUCTURE`` (``max_file_bytes``) or ``TABLE`` (``max_decompressed_bytes``); the
+        field: ``STRUCTURE`` (``max_file_bytes``), ``TABLE`` (``max_decompressed_bytes``) or
+            ``STREAM`` (``max_stream_bytes``); the
             cap applies to the file on disk and again to what it inflates to.
 
     Raises:
@@ -177,10 +179,10 @@ def json_depth(raw: bytes, *, chunk: int = 1 << 24) -> int:
     return scan.deepest
 
 
-def file_json_depth(path: Path, *, block: int = 1 << 20) -> int:
-    """Deepest nesting of a (gzipped) JSON file within ``max_decompressed_bytes``, read block by block."""
+def file_json_depth(path: Path, *, block: int = 1 << 20, field: str = TABLE) -> int:
+    """Deepest nesting of a (gzipped) JSON file within the byte limit ``field``, read block by block."""
     scan = DepthScan()
-    with open_bytes(path, TABLE) as fh:
+    with open_bytes(path, field) as fh:
         while data := fh.read(block):
             scan.feed(data)
     return scan.feed(b"", final=True)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from crystalrep.datasets import DatasetError
-from crystalrep.importers.bounded import TABLE, clip, limits, open_bytes, refusal, shown
+from crystalrep.importers.bounded import STREAM, clip, limits, open_bytes, refusal, shown
 from crystalrep.importers.rows import RawRow, Rejected, Rows, RowStream
 from crystalrep.importers.tabular import id_column, property_names
 
@@ -127,9 +127,9 @@ def scan_frames(lines: Iterable[str], name: str, *, max_atoms: int) -> Iterator[
 
 
 def _file_lines(path: Path) -> Iterator[str]:
-    """The lines of a (gzipped) file within ``max_decompressed_bytes``; a line longer than a frame may be is cut."""
+    """The lines of a (gzipped) file within ``max_stream_bytes``; a line longer than a frame may be is cut."""
     cap = limits().max_file_bytes
-    with open_bytes(path, TABLE) as raw:
+    with open_bytes(path, STREAM) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
         while line := text.readline(cap + 1):
             if len(line) > cap and not line.endswith("\n"):  # its head already breaks the frame's bound

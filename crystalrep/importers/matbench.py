@@ -18,7 +18,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from crystalrep.importers.bounded import TABLE, clip, file_json_depth, limits, open_bytes, refusal
+from crystalrep.importers.bounded import STREAM, clip, file_json_depth, limits, open_bytes, refusal
 from crystalrep.importers.jsontables import check_columns, json_rows, scalar, split_row
 from crystalrep.importers.rows import RawRow, Rejected, RowStream
 from crystalrep.importers.streams import rows_stream
@@ -31,7 +31,7 @@ def _items(path: Path, prefix: str) -> Generator[Any, None, None]:
     """The values at ``prefix`` (ijson syntax: ``data.item`` is each element of ``data``), read incrementally."""
     import ijson
 
-    with open_bytes(path, TABLE) as fh:
+    with open_bytes(path, STREAM) as fh:
         yield from ijson.items(fh, prefix, use_float=True)
 
 
@@ -67,7 +67,7 @@ def matbench_stream(path: Path, *, source: str) -> RowStream:
     """
     import ijson
 
-    if file_json_depth(path) > limits().max_json_depth:
+    if file_json_depth(path, field=STREAM) > limits().max_json_depth:
         raise refusal(path.name, "nests JSON deeper than allowed", "max_json_depth")
     try:
         with closing(_items(path, "columns")) as found:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crystalrep.datasets import DatasetError
-from crystalrep.importers.bounded import TABLE, clip, limits, open_bytes, read_text, refusal, shown
+from crystalrep.importers.bounded import STREAM, clip, limits, open_bytes, read_text, refusal, shown
 from crystalrep.importers.rows import RawRow, Rejected, Rows, RowStream
 from crystalrep.importers.tabular import (  # one naming rule for the whole-file and the streaming reader
     INDEX_COLUMNS,
@@ -70,7 +70,7 @@ def _records(path: Path, header: list[str]) -> Iterator[tuple[int, list[str]]]:
     field_limit = csv.field_size_limit()
     csv.field_size_limit(lim.max_file_bytes)  # a cell holds at most one structure file
     try:
-        with open_bytes(path, TABLE) as raw:
+        with open_bytes(path, STREAM) as raw:
             reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=""))
             names = next(reader, [])
             if sum(len(n) for n in names) + len(names) > lim.max_header_bytes:

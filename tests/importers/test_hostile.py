@@ -216,9 +216,10 @@ def dense_gzip(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(("suffix", "limit"), [(".csv.gz", "max_decompressed_bytes"), (".json.gz", "max_decompressed_bytes"),
-                                               (".xyz.gz", "max_decompressed_bytes"), (".cif.gz", "max_file_bytes")])
+                                               (".xyz.gz", "max_stream_bytes"), (".cif.gz", "max_file_bytes")])
 def test_inflating_past_the_byte_limit_stops_at_the_limit(dense_gzip, tmp_path, monkeypatch, suffix, limit):
     monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_DECOMPRESSED_BYTES", "5000000")
+    monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_STREAM_BYTES", "5000000")
     monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_FILE_BYTES", "5000000")
     path = tmp_path / f"dense{suffix}"
     path.symlink_to(dense_gzip)

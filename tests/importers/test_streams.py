@@ -63,6 +63,8 @@ def test_the_stream_is_bounded_like_the_whole_file_reader(tmp_path, monkeypatch)
     monkeypatch.delenv("CRYSTALREP_LIMIT_MAX_COLUMNS")
     big = tmp_path / "big.csv"
     big.write_text("cif,x\n" + "a,1\n" * 5000)
-    monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_DECOMPRESSED_BYTES", "10000")
-    with pytest.raises(DatasetError, match="max_decompressed_bytes"):
+    monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_DECOMPRESSED_BYTES", "10000")  # the whole-table bound: not a stream's
+    assert csv_stream(big).total == 5000
+    monkeypatch.setenv("CRYSTALREP_LIMIT_MAX_STREAM_BYTES", "10000")
+    with pytest.raises(DatasetError, match="max_stream_bytes"):
         csv_stream(big)
