@@ -98,7 +98,7 @@ def test_kill_during_embed_leaves_no_artifact_and_a_rerun_completes(tables, caps
     capsys.readouterr()
     store = Store()
     # killed while writing the artifact: its files are in the hidden folder, the manifest is not
-    killed_at("crystalrep.store", "atomic_write_json", 1, "embed", "--dataset", "set",
+    killed_at("crystalrep.store.artifacts", "atomic_write_json", 1, "embed", "--dataset", "set",
               "--encoder", ENCODER)
     assert store.keys(EMBEDDINGS_KIND) == []
     assert any(p.name.endswith(".tmp") for p in (store.root / EMBEDDINGS_KIND).iterdir())
