@@ -72,3 +72,26 @@ def row(stage: str, impl: str, kind: str, n: int, seconds: float, note: str = ""
     if kind not in ("ours", "peer", "floor"):
         raise ValueError(f"kind must be one of ours, peer, floor; got {kind!r}.")
     return {"stage": stage, "impl": impl, "kind": kind, "n": n, "seconds": seconds, "note": note}
+
+
+def peak_tree_memory(pid: int, running: Callable[[], bool], interval: float) -> tuple[int, int]:
+    """Peak PSS and peak RSS sum (bytes) of process ``pid`` and its descendants while ``running()``.
+
+    PSS counts a page shared by forked workers once; the RSS sum counts it in each of them.
+    Reading ``smaps`` costs CPU, so sample at ``interval`` seconds, sparingly on a busy machine.
+    """
+    import psutil
+
+    root = psutil.Process(pid)
+    peak_pss = peak_rss = 0
+    while running():
+        pss = rss = 0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                info = p.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            pss, rss = pss + info.pss, rss + info.rss
+        peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+        time.sleep(interval)
+    return peak_pss, peak_rss

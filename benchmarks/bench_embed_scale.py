@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import row
+from benchmarks import peak_tree_memory, row
 
 SIZES = (10_000,)
 QUICK_SIZES = (500,)
@@ -57,7 +57,6 @@ def _child(mode: str, name: str, store: str) -> None:
 
 def _measure(mode: str, name: str, home: Path, store: Path) -> dict[str, Any]:
     """Run one embed in a child process, sampling the memory of its process tree."""
-    import psutil
 
     env = {**os.environ, "CRYSTALREP_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
            "RAY_USAGE_STATS_ENABLED": "0"}
@@ -69,18 +68,7 @@ def _measure(mode: str, name: str, home: Path, store: Path) -> dict[str, Any]:
     errors = open(f"{store}.stderr", "w+")  # noqa: SIM115 - a file, not a pipe: Ray's logs would fill a pipe and block
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_embed_scale", "--child", mode, name, str(store)],
                             env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
-    root = psutil.Process(proc.pid)
-    peak_pss = peak_rss = 0
-    while proc.poll() is None:
-        pss = rss = 0
-        for p in [root, *root.children(recursive=True)]:
-            try:
-                info = p.memory_full_info()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            pss, rss = pss + info.pss, rss + info.rss
-        peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
-        time.sleep(0.5)
+    peak_pss, peak_rss = peak_tree_memory(proc.pid, lambda: proc.poll() is None, 0.5)
     out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
         errors.seek(0)

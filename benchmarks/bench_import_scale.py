@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import Skipped, row, shared_data_dir
+from benchmarks import Skipped, peak_tree_memory, row, shared_data_dir
 
 SIZES = (10_000, 50_000)
 QUICK_SIZES = (2_000,)
@@ -91,7 +91,6 @@ def _child(mode: str, path: str, name: str) -> None:
 
 def _measure(mode: str, path: Path, home: Path) -> dict[str, Any]:
     """Run one import in a child process, sampling the memory of its process tree."""
-    import psutil
 
     env = {**os.environ, "CRYSTALREP_HOME": str(home), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -99,18 +98,7 @@ def _measure(mode: str, path: Path, home: Path) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_import_scale", "--child", mode, str(path), mode],
                             env=env, stdout=subprocess.PIPE, text=True)
-    root = psutil.Process(proc.pid)
-    peak_pss = peak_rss = 0
-    while proc.poll() is None:
-        pss = rss = 0
-        for p in [root, *root.children(recursive=True)]:
-            try:
-                info = p.memory_full_info()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-            pss, rss = pss + info.pss, rss + info.rss
-        peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
-        time.sleep(1.5)  # reading smaps costs CPU: sample sparingly on a busy machine
+    peak_pss, peak_rss = peak_tree_memory(proc.pid, lambda: proc.poll() is None, 1.5)
     out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} import failed with code {proc.returncode}")

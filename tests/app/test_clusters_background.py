@@ -4,22 +4,16 @@ same numbers as when it clusters in-page, and reads them back from the store aft
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset, save_dataset
 from crystalrep.jobs import background
+from tests.app.background_utils import REAL_START, forget, fresh_page, start_task, tasks_ended
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 PAGE = "views/clusters.py"
-REAL_START = background.start  # tests/app/conftest.py replaces it with a recorder for every test
-WAIT_S = 90.0
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="data/default is not built")
 
 
@@ -35,16 +29,7 @@ def small(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _page(params: dict[str, str] | None = None) -> AppTest:
-    from ui import state
-
-    st.cache_data.clear()  # a fresh server: nothing but the store survives
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.DATASET] = "small"
-    at.session_state[state.ENCODERS] = ["magpie"]
-    at.query_params.update(params or {})
-    at.run()
-    return at.switch_page(PAGE).run()
+    return fresh_page(PAGE, params=params)
 
 
 def _shown(at: AppTest) -> dict[str, Any]:
@@ -55,48 +40,24 @@ def _shown(at: AppTest) -> dict[str, Any]:
             "outliers": next(df.value for df in at.dataframe if "score" in df.value.columns).to_dict("list")}
 
 
-def _forget_clusters() -> None:
-    from crystalrep.analysis import cluster_cache
-    from crystalrep.store import Store
-
-    store = Store()
-    for kind in (cluster_cache.KIND, cluster_cache.SWEEP_KIND, cluster_cache.NOVELTY_KIND):
-        for key in store.keys(kind):
-            store.delete(kind, key)
-
-
-def _finished(prefix: str) -> background.TaskState:
-    """Bounded poll of the one task named ``prefix-…`` until it ends."""
-    from crystalrep.runs import tasks_home
-
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        keys = [p.name for p in tasks_home().glob(f"{prefix}-*")]
-        assert len(keys) == 1, keys
-        task = background.state(keys[0])
-        if not task.running:
-            return task
-        time.sleep(0.2)
-    raise AssertionError(f"the {prefix} task did not end within {WAIT_S} s")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("params", [{}, {"method": "kmeans", "k": "4", "krange": "2-6"}], ids=["hdbscan", "kmeans"])
 def test_background_clustering_shows_the_in_page_numbers(small: Dataset, monkeypatch: pytest.MonkeyPatch,
                                                          params: dict[str, str]) -> None:
+    from crystalrep.analysis import cluster_cache
     from crystalrep.analysis import clusters as library
     from ui import clusters
 
     in_page = _shown(_page(params))  # below the threshold: clustered in-page
-    _forget_clusters()
+    forget(cluster_cache.KIND, cluster_cache.SWEEP_KIND, cluster_cache.NOVELTY_KIND)
     monkeypatch.setattr(clusters, "BACKGROUND_ABOVE", 10)
     at = _page(params)
     assert not at.exception and not at.metric
     assert any("run in the background as `crystalrep cluster`" in i.value for i in at.info)
-    at.button(key=next(b.key for b in at.button if b.key.startswith("background.start."))).click().run()
+    at = start_task(at)
     assert not at.exception
     assert any(b.label == "Cancel" for b in at.button)  # running: progress and a Cancel button
-    task = _finished("clusters")
+    (task,) = tasks_ended("clusters")
     assert task.state == "done", task.message
 
     def refuse(*_: Any, **__: Any) -> None:

@@ -3,24 +3,19 @@ shows the scores an in-page probe computes, read from the store."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from crystalrep.datasets import Dataset, default_dataset_dir, load_dataset
 from crystalrep.jobs import background
+from tests.app.background_utils import REAL_START, fresh_page, start_task, tasks_ended
 from tests.conftest import with_californium
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 PAGE = "views/probes.py"
 ENCODERS = ["magpie"]  # one encoder: the task process then needs no torch
-REAL_START = background.start  # tests/app/conftest.py replaces it with a recorder for every test
-WAIT_S = 90.0
 pytestmark = pytest.mark.skipif(not (default_dataset_dir() / "meta.json").is_file(), reason="data/default is not built")
 
 
@@ -34,39 +29,11 @@ def small(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _page() -> AppTest:
-    from ui import state
-
-    st.cache_data.clear()  # a fresh server: nothing but the store survives
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.DATASET] = "small"
-    at.session_state[state.ENCODERS] = ENCODERS
-    at.session_state[state.PROPERTY] = "density"
-    at.run()
-    return at.switch_page(PAGE).run()
+    return fresh_page(PAGE, encoders=ENCODERS, prop="density")
 
 
 def _r2(at: AppTest) -> list[str]:
     return [m.value for m in at.metric if m.label == "R²"]
-
-
-def _start(at: AppTest) -> AppTest:
-    starts = [b for b in at.button if b.key and b.key.startswith("background.start.")]
-    assert len(starts) == 1, [b.key for b in at.button]
-    return starts[0].click().run()
-
-
-def _finished(n: int) -> list[background.TaskState]:
-    """Bounded poll until the ``n`` probe tasks have ended."""
-    from crystalrep.runs import tasks_home
-
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        tasks = [background.state(p.name) for p in tasks_home().glob("probes-*")]
-        if len(tasks) == n and not any(t.running for t in tasks):
-            return tasks
-        time.sleep(0.2)
-    raise AssertionError(f"{n} probe task(s) did not end within {WAIT_S} s")
 
 
 @pytest.mark.slow
@@ -84,9 +51,9 @@ def test_background_probes_show_the_in_page_scores(small: Dataset, monkeypatch: 
     assert not at.exception, [e.message for e in at.exception]
     assert not _r2(at) and not at.get("plotly_chart")
     assert any("run in the background as `crystalrep probe`" in i.value for i in at.info)
-    at = _start(at)
+    at = start_task(at)
     assert not at.exception and any(b.label == "Cancel" for b in at.button)
-    assert [t.state for t in _finished(1)] == ["done"]
+    assert [t.state for t in tasks_ended("probes", 1)] == ["done"]
 
     def refuse(*_: Any, **__: Any) -> None:
         raise AssertionError("the page probed in-page although the store holds the result")
@@ -103,8 +70,8 @@ def test_background_probes_show_the_in_page_scores(small: Dataset, monkeypatch: 
     assert not at.exception and not [df for df in at.dataframe if "R² grouped" in df.value.columns]
     monkeypatch.setattr(library, "probe", originals[0])  # for the in-test expectation below
     monkeypatch.setattr(linear_probe, "probe", originals[1])
-    _start(at)
-    assert [t.state for t in _finished(2)] == ["done", "done"]
+    start_task(at)
+    assert [t.state for t in tasks_ended("probes", 2)] == ["done", "done"]
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     table = next(df.value for df in at.dataframe if "R² grouped" in df.value.columns)
