@@ -62,7 +62,7 @@ def _sampled(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 def _note(res: dict[str, Any], extra: str) -> str:
     return (f"CPU {res['cpu']:.0f} s; peak PSS {res['pss'] / 2**30:.2f} GB (RSS sum {res['rss'] / 2**30:.2f} GB) over the "
-            f"process tree; {extra}; lowest CPU priority, 1-min load before {res['load']:.1f}")
+            f"process tree; {extra}; wall time indicative only, 1-min load before {res['load']:.1f}")
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
