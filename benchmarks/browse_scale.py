@@ -8,7 +8,8 @@ dataset and magpie in the URL, waits until the page is idle (or ``--wait`` secon
 page's plotly charts hold in the browser (``gd._fullData``). The Projections page is opened in
 "compare encoders" mode with PCA, so no UMAP/t-SNE of 200k crystals starts in the background.
 
-Usage: ``python -m benchmarks.browse_scale [--dataset scale200k] [--wait 240]``.
+Usage: ``python -m benchmarks.browse_scale [--dataset scale200k] [--wait 240] [--size 1024x768]`` (other
+sizes go to ``screenshots/scale_<N>k_<W>x<H>/``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def browse(dataset: str, *, wait_s: float, width: int = 1400, height: int = 2600
 
     home = scale_home()
     folder = ROOT / "screenshots" / f"scale_{dataset.removeprefix('scale')}"
+    if (width, height) != (1400, 2600):
+        folder = folder.with_name(f"{folder.name}_{width}x{height}")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -94,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="scale200k")
     parser.add_argument("--wait", type=float, default=240.0, help="seconds a page may take to become idle")
     parser.add_argument("--only", nargs="*", default=None, help="names of the shots to take (default: all)")
+    parser.add_argument("--size", default="1400x2600", help="window WIDTHxHEIGHT, e.g. 1024x768 (a projector)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("CRYSTALREP_SCALE_HOME", str(scale_home()))
-    browse(args.dataset, wait_s=args.wait, only=args.only)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    browse(args.dataset, wait_s=args.wait, width=width, height=height, only=args.only)
     return 0
 
 
