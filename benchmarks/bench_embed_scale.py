@@ -2,7 +2,9 @@
 
 `crystalrep embed --encoder cgcnn-random` of a SYNTHETIC N-row dataset (said so: real MP-20 mini,
 perov_5 and carbon_24 cells from `../shared/data` plus element substitutions within a chemical
-family, `benchmarks/make_scale_dataset.py`) at N = 10k (and 50k with `--sizes`). `ours` is the Ray
+family, `benchmarks/make_scale_dataset.py`) at N = 10k, 50k and 200k (at 200k only the single process with
+one thread, the fastest path on 2 cores: each path there takes ~7 minutes; at 1M rows see `memory-1m`,
+magpie). `ours` is the Ray
 path (`embed_dataset(..., ray="local", workers=2)`: a private Ray started for the run, 2 actors of
 one CPU and one torch thread each, the model loaded once per actor, shards of 1,024 rows, at least 4);
 `peer` is the single-process path of the same sharded code, with torch's default 2 threads and with
@@ -30,7 +32,8 @@ import numpy as np
 
 from benchmarks import peak_tree_memory, row
 
-SIZES = (10_000,)
+SIZES = (10_000, 50_000, 200_000)
+SINGLE_ONLY = 200_000  # from this size on, only the fastest path on 2 cores (one process, one thread) runs
 QUICK_SIZES = (500,)
 MODES = {"single": "crystalrep embed, 1 process (2 torch threads)",
          "single-1": "crystalrep embed, 1 process (1 torch thread)",
@@ -108,7 +111,8 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict[
                 else:
                     os.environ["CRYSTALREP_HOME"] = previous
             results = {}
-            for mode in (("single-1", "ray") if quick else MODES):  # quick: the two that matter on a busy box
+            modes = ("single-1", "ray") if quick else ("single-1",) if n >= SINGLE_ONLY else MODES
+            for mode in modes:  # quick: the two that matter on a busy box
                 load = os.getloadavg()[0]
                 try:
                     results[mode] = res = _measure(mode, f"embed{n}", home, Path(tmp) / f"store-{n}-{mode}")
@@ -119,8 +123,9 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[dict[
                         f"over the process tree; {res['shards']} shards, {res['workers']} worker(s)"
                         + (f", {res['model_loads']} model loads" if res.get("model_loads") else "")
                         + f"; 1-min load before {res['load']:.1f}")
-                rows.append(row(f"embed cgcnn-random {n:,} (synthetic)", MODES[mode], "ours" if mode == "ray" else "peer",
-                                n, res["seconds"], note))
+                rows.append({**row(f"embed cgcnn-random {n:,} (synthetic)", MODES[mode], "ours" if mode == "ray" else "peer",
+                                   n, res["seconds"], note),
+                             "peak_rss_mb": round(res["pss"] / 2**20), "cpu_seconds": res["cpu"]})  # PSS, for the plot
             if "ray" not in results or "single-1" not in results:
                 continue
             a = _matrix(Path(tmp) / f"store-{n}-single-1", results["single-1"]["key"])

@@ -1,4 +1,4 @@
-"""Scaling: projections — time and peak memory of UMAP and t-SNE against N = 10k, 50k, 200k rows.
+"""Scaling: projections — time and peak memory of UMAP and t-SNE against N = 10k, 50k, 200k and 1M rows.
 
 Data: synthetic, no real set is that large here: the 64-d Gaussian mixture of the `projections`
 section (30 anisotropic components, seed 0), float32. Each (method, N) runs in a fresh Python
@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import row
 
-SIZES = (10_000, 50_000, 200_000)
+SIZES = (10_000, 50_000, 200_000, 1_000_000)
 BUDGET_S = 600.0  # one run's limit
 
 _CHILD = """

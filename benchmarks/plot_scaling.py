@@ -1,8 +1,9 @@
 """Draw ``benchmarks/scaling.png``: time and peak RSS against N for every scaling stage measured so far.
 
-Reads every scaling section the runner wrote (``benchmarks/out/*scale*.json``; the rows of
-:mod:`benchmarks`), whoever wrote it, and sorts each into a stage by its section name: import,
-embed, projections, kNN, clustering, pages. One column per stage that has rows: seconds against
+Reads every scaling section the runner wrote (``benchmarks/out/*scale*.json`` and ``memory-1m.json``;
+the rows of :mod:`benchmarks`), whoever wrote it, and sorts each into a stage by its section name
+(``memory-1m``, which holds import and embed rows, row by row): import, embed, projections, kNN,
+clustering, pages. One column per stage that has rows: seconds against
 N on top, peak RSS against N below (from a ``peak_rss_mb``/``peak_mb``/``rss_mb`` field of the
 row, or "peak RSS 1,234 MB" / "peak RSS 1.2 GB" in its note). A series is one (stage row, implementation);
 rows that timed out are drawn as open markers. Dashed lines are the issue's targets (pages: warm
@@ -31,6 +32,7 @@ RSS_NOTE = re.compile(r"peak RSS ([\d.,]+)\s*(MB|GB)", re.I)
 SIZE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*([kM]?)(?=\s*×)")  # "200,000×128", "200k×64": N of the stage
 TARGETS = {"pages": [(1.0, "warm target 1 s"), (5.0, "cold target 5 s")]}
 RSS_TARGETS = {"import": 4096.0, "embed": 4096.0}
+EXTRA_SECTIONS = ("memory-1m",)  # scaling rows in a section not named ``*-scale``: import at 200k, embed at 1M
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +63,8 @@ def size_and_series(row: dict[str, Any]) -> tuple[int, str]:
     if match is not None:
         n = int(float(match.group(1).replace(",", "")) * {"": 1, "k": 1_000, "M": 1_000_000}[match.group(2)])
         stage = stage[:match.start()] + "N" + stage[match.end():]
+    elif re.search(rf"(?<![\d,]){n:,}(?![\d,])", stage):  # "import 50,000 (synthetic CSV)": N is the row's n
+        stage = re.sub(rf"(?<![\d,]){n:,}(?![\d,])", "N", stage, count=1)
     return n, stage if row.get("kind") == "ours" else f"{stage} · {row.get('impl', '')}"
 
 
@@ -68,14 +72,18 @@ def load(folder: Path = OUT) -> dict[str, dict[str, list[tuple[int, float, float
     """``{stage: {series: [(n, seconds, rss_mb, timed_out), ...]}}`` from every scaling result file."""
     out: dict[str, dict[str, list[tuple[int, float, float | None, bool]]]] = defaultdict(lambda: defaultdict(list))
     for path in sorted(folder.glob("*.json")):
-        if "scal" not in path.stem:
+        if "scal" not in path.stem and path.stem not in EXTRA_SECTIONS:
             continue
-        stage = stage_of(path.stem)
+        section = stage_of(path.stem)
         data = json.loads(path.read_text())
-        if stage is None or data.get("skipped"):
+        if data.get("skipped"):
             continue
         for row in data.get("rows", []):
+            # a section of several stages (``memory-1m``: import and embed) is sorted row by row
+            stage = section or stage_of(str(row.get("stage", "")))
             seconds = row.get("seconds")
+            if stage is None:
+                continue
             if not isinstance(seconds, int | float) or not math.isfinite(seconds) or not row.get("n"):
                 continue
             n, series = size_and_series(row)

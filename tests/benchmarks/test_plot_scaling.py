@@ -29,3 +29,23 @@ def test_sections_sizes_and_peak_rss_are_read_from_every_format(tmp_path: Path) 
     assert got["projections"]["UMAP N×64"] == [(10_000, 30.0, 1536.0, False)]  # the NaN row is not drawn
     png = plot_scaling.draw(got, tmp_path / "scaling.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_stage_naming_its_size_in_words_and_the_memory_section_join_their_stages(tmp_path: Path) -> None:
+    # "import 10,000 (synthetic CSV)": N is the row's n written in the stage; each size once made its own series
+    _write(tmp_path, "import-scale", [row(f"import {n:,} (synthetic CSV)", impl, kind, n, s) | {"peak_rss_mb": m}
+                                      for n, s, m in ((10_000, 34.0, 475.0), (50_000, 171.0, 539.0))
+                                      for impl, kind in (("streaming", "ours"), ("before", "peer"))])
+    # memory-1m holds an import row (200k) and an embed row (1M): each joins its own stage's panel
+    _write(tmp_path, "memory-1m", [row("import 200,000 (synthetic CSV)", "streaming", "ours", 200_000, 1611.0)
+                                   | {"peak_rss_mb": 687.0},
+                                   row("embed magpie 1,000,000 (synthetic)", "sharded", "ours", 1_000_000, 65.0)
+                                   | {"peak_rss_mb": 1520.0}])
+    _write(tmp_path, "clusters-scale", [row("Scaling: clustering hdbscan 1,000k×64", "h", "ours", 1_000_000, 90.0,
+                                            "peak RSS 2.10 GB")])
+    got = plot_scaling.load(tmp_path)
+    assert set(got) == {"import", "embed", "clustering"}
+    assert [p[0] for p in got["import"]["import N (synthetic CSV)"]] == [10_000, 50_000, 200_000]
+    assert [p[0] for p in got["import"]["import N (synthetic CSV) · before"]] == [10_000, 50_000]
+    assert got["embed"]["embed magpie N (synthetic)"] == [(1_000_000, 65.0, 1520.0, False)]
+    assert got["clustering"]["clustering hdbscan N×64"] == [(1_000_000, 90.0, 2150.4, False)]

@@ -1,0 +1,104 @@
+"""### Scaling: clustering
+
+Time and peak memory of the Clusters page's two clusterers against N = 10k, 50k, 200k and 1M rows.
+
+Data: SYNTHETIC (no real set here is that large): the 64-d Gaussian mixture of the `projections`
+section (30 anisotropic components, seed 0, float32), standing in for an embedding, which is what
+the Clusters page and `crystalrep cluster` cluster. Each (method, N) runs in a fresh Python process
+with the page's defaults, through the same function the page and its background task call
+(`crystalrep.analysis.clusters.cluster`): HDBSCAN with `min_cluster_size=15` (the `hdbscan` package,
+one core for core distances), and k-means for every k in 2..12 (4 initialisations each) with the k of
+the best silhouette (2,000-row subsample) chosen. `seconds` is the clusterer's wall time (data made
+and libraries imported before the timer); the note gives the process's peak RSS (`ru_maxrss`: the
+imported libraries, the rows and the clusterer's own memory), its CPU seconds over all threads, what
+it found and the 1-min load average. A size whose forecast from the previous size (linear in N, a
+lower bound for both) exceeds 10 minutes is not started and is reported as skipped with the forecast;
+a run that exceeds 10 minutes is stopped and reported so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks import row
+
+SIZES = (10_000, 50_000, 200_000, 1_000_000)
+QUICK_SIZES = (2_000, 5_000)
+BUDGET_S = 600.0  # one run's limit
+METHODS = {"hdbscan": "crystalrep cluster hdbscan (min_cluster_size 15)",
+           "kmeans": "crystalrep cluster k-means (k = 2..12, best silhouette)"}
+
+_CHILD = """
+import json, os, resource, sys, time
+from benchmarks.bench_projections import gaussian_mixture
+from crystalrep.analysis.clusters import cluster
+method, n = sys.argv[1], int(sys.argv[2])
+X = gaussian_mixture(n)
+cluster(X[:500], method)  # imports and first-call set-up outside the timer
+start, cpu = time.perf_counter(), time.process_time()
+result = cluster(X, method)
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_gb": peak, "clusters": result.n_clusters,
+                  "noise": result.noise_fraction, "k": result.params.get("k"), "load": os.getloadavg()[0]}))
+"""
+
+
+def _child(method: str, n: int) -> dict[str, Any] | None:
+    """One timed clustering in a fresh process; ``None`` when it ran over the budget."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    try:
+        out = subprocess.run([sys.executable, "-c", _CHILD, method, str(n)], cwd=root, env=env, check=True,
+                             capture_output=True, text=True, timeout=BUDGET_S)
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _found(method: str, got: dict[str, Any]) -> str:
+    if method == "kmeans":
+        return f"k = {got['k']} chosen"
+    return f"{got['clusters']} clusters, {100 * got['noise']:.1f} % noise"
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """Both clusterers at each size (2k and 5k when quick), each run in its own process."""
+    rows = []
+    for method, impl in METHODS.items():
+        last: tuple[int, float] | None = None
+        for n in QUICK_SIZES if quick else SIZES:
+            stage = f"Scaling: clustering {method} {n:,}×64"
+            # at least linear in n: a size whose forecast from the last one is over budget is not started
+            forecast = None if last is None else last[1] * n / last[0]
+            got = None if forecast is not None and forecast > BUDGET_S else _child(method, n)
+            if got is None:
+                why = f"forecast {forecast:.0f} s" if forecast is not None and forecast > BUDGET_S else "stopped"
+                rows.append(row(stage, impl, "ours", n, float("nan"),
+                                f"skipped: over the {BUDGET_S / 60:.0f}-minute budget ({why})"))
+                last = (n, float("inf"))
+                continue
+            last = (n, got["seconds"])
+            rows.append(row(stage, impl, "ours", n, got["seconds"],
+                            f"{_found(method, got)}; peak RSS {got['peak_gb']:.2f} GB; CPU {got['cpu']:.0f} s; "
+                            f"load {got['load']:.1f}"))
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Time per row count from the smallest to the largest size that ran, per clusterer."""
+    lines = []
+    for method in METHODS:
+        ran = [r for r in rows if f" {method} " in r["stage"] and r["seconds"] == r["seconds"]]
+        skipped = [r for r in rows if f" {method} " in r["stage"] and r["seconds"] != r["seconds"]]
+        if len(ran) >= 2:
+            a, b = ran[0], ran[-1]
+            lines.append(f"{method}: {b['n'] / a['n']:.0f}× the rows took {b['seconds'] / a['seconds']:.1f}× the time "
+                         f"({a['n']:,} → {b['n']:,}).")
+        lines += [f"{method} at {r['n']:,} rows: {r['note']}." for r in skipped]
+    return lines

@@ -1,0 +1,38 @@
+"""The clustering scaling benchmark: real runs in fresh processes, and sizes forecast over budget not started."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import bench_clusters_scale as bench
+
+
+def test_each_clusterer_runs_in_its_own_process_and_reports_time_memory_and_what_it_found(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "QUICK_SIZES", (300, 600))
+    rows = bench.run(quick=True)
+    assert [(r["stage"], r["n"]) for r in rows] == [
+        ("Scaling: clustering hdbscan 300×64", 300), ("Scaling: clustering hdbscan 600×64", 600),
+        ("Scaling: clustering kmeans 300×64", 300), ("Scaling: clustering kmeans 600×64", 600)]
+    assert all(r["seconds"] > 0 and "peak RSS" in r["note"] for r in rows)
+    assert "clusters" in rows[0]["note"] and "k = " in rows[2]["note"]
+    assert len(bench.summary(rows)) == 2
+
+
+def test_a_size_forecast_over_the_budget_is_skipped_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+
+    def fake(method: str, n: int) -> dict:
+        started.append(n)
+        return {"seconds": 400.0 * n / 10_000, "cpu": 1.0, "peak_gb": 1.0, "clusters": 3, "noise": 0.1, "k": 3,
+                "load": 0.0}
+
+    monkeypatch.setattr(bench, "_child", fake)
+    monkeypatch.setattr(bench, "SIZES", (10_000, 50_000))
+    rows = bench.run(quick=False)
+    assert started == [10_000, 10_000]  # 50k forecast at 2,000 s > 600 s: never started
+    skipped = [r for r in rows if math.isnan(r["seconds"])]
+    assert len(skipped) == 2 and all("forecast 2000 s" in r["note"] for r in skipped)
+    assert any("50,000 rows: skipped" in line for line in bench.summary(rows))
