@@ -76,9 +76,14 @@ def batch_edges(cells: Sequence[Cell], *, config: GraphConfig = DEFAULT) -> Edge
         (index, shift, dist, vec), edges = _capped_edges(pos, lattices, atoms, config)
     else:
         (pairs, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(pos, lattices, atoms)
-        index = pairs.T.astype(np.int64, order="C")
-        if len(atoms) > 1:  # number atoms through the batch
-            index += np.repeat(list(accumulate(atoms[:-1], initial=0)), edges)
+        # [E, 2] uint64 within each cell -> [2, E] int64 through the batch, in one pass per row
+        ij, index = pairs.view(np.int64), np.empty((2, len(pairs)), np.int64)
+        if len(atoms) > 1:
+            first = np.repeat(np.fromiter(accumulate(atoms[:-1], initial=0), np.int64, len(atoms)), edges)
+            np.add(ij[:, 0], first, out=index[0])
+            np.add(ij[:, 1], first, out=index[1])
+        else:
+            index[:] = ij.T
         if dist.min(initial=np.inf) <= TOL:  # coincident points, as in the per-cell path
             keep = dist > TOL
             edges = np.bincount(np.repeat(np.arange(len(atoms)), edges)[keep], minlength=len(atoms)).tolist()
