@@ -15,6 +15,7 @@ scikit-learn at 20k/50k.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -66,7 +67,12 @@ def run(quick: bool) -> list[dict[str, Any]]:
             forecast = None if last is None else last[1] * n / last[0]
             got = None if forecast is not None and forecast > BUDGET_S else _child(method, n)
             if got is None:
-                why = f"forecast {forecast:.0f} s" if forecast is not None and forecast > BUDGET_S else "stopped"
+                if forecast is None or forecast <= BUDGET_S:
+                    why = "stopped at the limit"
+                elif last is not None and math.isinf(last[1]):
+                    why = f"not started: the {last[0]:,}-row run was stopped"
+                else:
+                    why = f"forecast {forecast:.0f} s"
                 rows.append(row(stage, f"crystalrep project {method}", "ours", n, float("nan"),
                                 f"skipped: over the {BUDGET_S / 60:.0f}-minute budget ({why})"))
                 last = (n, float("inf"))

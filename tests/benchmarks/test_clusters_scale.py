@@ -36,3 +36,15 @@ def test_a_size_forecast_over_the_budget_is_skipped_and_said_so(monkeypatch: pyt
     skipped = [r for r in rows if math.isnan(r["seconds"])]
     assert len(skipped) == 2 and all("forecast 2000 s" in r["note"] for r in skipped)
     assert any("50,000 rows: skipped" in line for line in bench.summary(rows))
+
+
+def test_a_size_after_a_stopped_run_is_not_started_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = iter([{"seconds": 1.0, "cpu": 1.0, "peak_gb": 1.0, "clusters": 3, "noise": 0.1, "k": 3, "load": 0.0},
+                    None])  # the second size runs over the budget and is stopped
+
+    monkeypatch.setattr(bench, "_child", lambda method, n: next(results, None))
+    monkeypatch.setattr(bench, "METHODS", {"hdbscan": "h"})
+    monkeypatch.setattr(bench, "SIZES", (10, 20, 40))
+    notes = [r["note"] for r in bench.run(quick=False)]
+    assert notes[1].endswith("(stopped at the limit)")
+    assert notes[2].endswith("(not started: the 20-row run was stopped)")
