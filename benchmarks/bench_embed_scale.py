@@ -144,9 +144,12 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
         ray = next(r for r in rows if r["stage"] == stage and r["kind"] == "ours")
         single = min((r for r in rows if r["stage"] == stage and r["kind"] == "peer"), key=lambda r: r["seconds"])
         ratio = ray["seconds"] / single["seconds"]
+        why = ("on 2 cores there is no third core for the driver and Ray's daemons, so Ray adds start-up and "
+               "scheduling" if ratio >= 1 else "here two one-thread workers beat one process with two torch "
+               "threads by more than Ray's start-up costs")
         out.append(f"{stage}: local Ray with 2 workers took {ratio:.2f}× the faster single-process time "
-                   f"({ray['seconds'] - single['seconds']:+.0f} s); on 2 shared cores Ray only adds start-up and "
-                   "scheduling; it pays off with more cores, more nodes or GPUs (same command, `--ray HEAD:PORT`).")
+                   f"({ray['seconds'] - single['seconds']:+.0f} s); {why}. Ray pays off with more cores, more "
+                   "nodes or GPUs (same command, `--ray HEAD:PORT`).")
     return out
 
 
