@@ -14,9 +14,10 @@ row. A module raises :class:`Skipped` with a reason when its inputs are missing,
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,27 @@ def peak_tree_memory(pid: int, running: Callable[[], bool], interval: float) -> 
         peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
         time.sleep(interval)
     return peak_pss, peak_rss
+
+
+def within_budget(sizes: Iterable[int], budget_s: float,
+                  run: Callable[[int], dict[str, Any] | None]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """``(n, result, why)`` for each size in order: ``run(n)``'s result (a dict with ``seconds``), or ``None``.
+
+    ``run`` returns ``None`` when it was stopped at the budget. A size is not started when its forecast
+    from the previous size (linear in n, a lower bound for every stage timed this way) is over the
+    budget, or when the previous size was stopped; ``why`` then says which, in a few words.
+    """
+    last: tuple[int, float] | None = None
+    for n in sizes:
+        forecast = None if last is None else last[1] * n / last[0]
+        got = None if forecast is not None and forecast > budget_s else run(n)
+        why = ""
+        if got is None:
+            if forecast is None or forecast <= budget_s:
+                why = "stopped at the limit"
+            elif last is not None and math.isinf(last[1]):
+                why = f"not started: the {last[0]:,}-row run was stopped"
+            else:
+                why = f"forecast {forecast:.0f} s"
+        last = (n, float("inf") if got is None else float(got["seconds"]))
+        yield n, got, why

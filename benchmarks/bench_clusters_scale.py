@@ -19,14 +19,14 @@ a run that exceeds 10 minutes is stopped and reported so.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks import row
+from benchmarks import row, within_budget
 
 SIZES = (10_000, 50_000, 200_000, 1_000_000)
 QUICK_SIZES = (2_000, 5_000)
@@ -72,24 +72,13 @@ def run(quick: bool) -> list[dict[str, Any]]:
     """Both clusterers at each size (2k and 5k when quick), each run in its own process."""
     rows = []
     for method, impl in METHODS.items():
-        last: tuple[int, float] | None = None
-        for n in QUICK_SIZES if quick else SIZES:
+        sizes = QUICK_SIZES if quick else SIZES
+        for n, got, why in within_budget(sizes, BUDGET_S, partial(_child, method)):
             stage = f"Scaling: clustering {method} {n:,}×64"
-            # at least linear in n: a size whose forecast from the last one is over budget is not started
-            forecast = None if last is None else last[1] * n / last[0]
-            got = None if forecast is not None and forecast > BUDGET_S else _child(method, n)
             if got is None:
-                if forecast is None or forecast <= BUDGET_S:
-                    why = "stopped at the limit"
-                elif last is not None and math.isinf(last[1]):
-                    why = f"not started: the {last[0]:,}-row run was stopped"
-                else:
-                    why = f"forecast {forecast:.0f} s"
                 rows.append(row(stage, impl, "ours", n, float("nan"),
                                 f"skipped: over the {BUDGET_S / 60:.0f}-minute budget ({why})"))
-                last = (n, float("inf"))
                 continue
-            last = (n, got["seconds"])
             rows.append(row(stage, impl, "ours", n, got["seconds"],
                             f"{_found(method, got)}; peak RSS {got['peak_gb']:.2f} GB; CPU {got['cpu']:.0f} s; "
                             f"load {got['load']:.1f}"))
