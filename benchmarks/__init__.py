@@ -120,3 +120,22 @@ def within_budget(sizes: Iterable[int], budget_s: float,
                 why = f"forecast {forecast:.0f} s"
         last = (n, float("inf") if got is None else float(got["seconds"]))
         yield n, got, why
+
+
+def run_script(code: str, args: Iterable[str], timeout_s: float) -> dict[str, Any] | None:
+    """Run ``python -c code *args`` in a fresh process from the project root; its last stdout line as JSON.
+
+    ``None`` when it ran past ``timeout_s`` (it is then killed); a failure raises ``CalledProcessError``.
+    """
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parents[1], env=env,
+                             check=True, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result

@@ -18,15 +18,10 @@ a run that exceeds 10 minutes is stopped and reported so.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-from benchmarks import row, within_budget
+from benchmarks import row, run_script, within_budget
 
 SIZES = (10_000, 50_000, 200_000, 1_000_000)
 QUICK_SIZES = (2_000, 5_000)
@@ -52,14 +47,7 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_gb": peak, "clusters": r
 
 def _child(method: str, n: int) -> dict[str, Any] | None:
     """One timed clustering in a fresh process; ``None`` when it ran over the budget."""
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    try:
-        out = subprocess.run([sys.executable, "-c", _CHILD, method, str(n)], cwd=root, env=env, check=True,
-                             capture_output=True, text=True, timeout=BUDGET_S)
-    except subprocess.TimeoutExpired:
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_script(_CHILD, [method, str(n)], BUDGET_S)
 
 
 def _found(method: str, got: dict[str, Any]) -> str:

@@ -14,15 +14,10 @@ scikit-learn at 20k/50k.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-from benchmarks import row, within_budget
+from benchmarks import row, run_script, within_budget
 
 SIZES = (10_000, 50_000, 200_000, 1_000_000)
 BUDGET_S = 600.0  # one run's limit
@@ -46,14 +41,8 @@ print(json.dumps({"seconds": p.seconds, "cpu": cpu, "peak_gb": peak, "neighbors"
 
 
 def _child(method: str, n: int) -> dict[str, Any] | None:
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    try:
-        out = subprocess.run([sys.executable, "-c", _CHILD, method, str(n)], cwd=root, env=env, check=True,
-                             capture_output=True, text=True, timeout=BUDGET_S)
-    except subprocess.TimeoutExpired:
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """One timed projection in a fresh process; ``None`` when it ran over the budget."""
+    return run_script(_CHILD, [method, str(n)], BUDGET_S)
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
