@@ -148,13 +148,14 @@ def sweep_sizes(n: int) -> list[int]:
 
 def ready(ref: DatasetRef, choice: Choice, n: int) -> bool:
     """Whether the store holds everything the page draws for ``choice``: clusters, novelty, and (HDBSCAN) the sweep."""
-    key = embeddings.key(ref, choice.encoder)
+    key, dims = embeddings.key(ref, choice.encoder), clusters.hdbscan_pca_dims(n)  # what "auto" resolves to
     kinds = [(cluster_cache.KIND, cluster_cache.clusters_key(
                  key, method=choice.method, min_cluster_size=choice.min_cluster_size, k=choice.k,
-                 k_range=range(choice.k_range[0], choice.k_range[1] + 1))),
+                 k_range=range(choice.k_range[0], choice.k_range[1] + 1),
+                 pca_dims=dims if choice.method == "hdbscan" else None)),
              (cluster_cache.NOVELTY_KIND, cluster_cache.novelty_key(key, k=NOVELTY_K, top=NOVELTY_TOP))]
     if choice.method == "hdbscan":
-        kinds += [(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key(key, s)) for s in sweep_sizes(n)]
+        kinds += [(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key(key, s, pca_dims=dims)) for s in sweep_sizes(n)]
     return all(cluster_cache.is_stored(kind, k) for kind, k in kinds)
 
 
@@ -174,3 +175,16 @@ def task(ref: DatasetRef, choice: Choice, n: int) -> tuple[str, list[str]]:
         argv += ["--k-min", str(choice.k_range[0]), "--k-max", str(choice.k_range[1])]
         argv += ["--k", str(choice.k)] if choice.k is not None else []
     return task_key("clusters", {"embedding": embeddings.key(ref, choice.encoder), "argv": argv}), argv
+
+
+def hdbscan_pca_dims(n: int) -> int | None:
+    """Principal components HDBSCAN uses on ``n`` crystals (``None``: every dimension)."""
+    return clusters.hdbscan_pca_dims(n)
+
+
+def space_words(method: str, pca_dims: int | None) -> str:
+    """Where the clusters were found, in words: the whole embedding, or (HDBSCAN on a big set) its first principal components."""
+    if method == "hdbscan" and pca_dims:
+        return (f"on the embedding's first {pca_dims} principal components (HDBSCAN above "
+                f"{clusters.PCA_ABOVE:,} crystals: on every dimension it takes minutes per 50,000)")
+    return "in every dimension"

@@ -27,7 +27,8 @@ if len(ds) > clusters.BACKGROUND_ABOVE and not clusters.ready(ref, choice, len(d
     task, argv = clusters.task(ref, choice, len(ds))
     background_task.panel(
         task, argv, what=f"Clustering {len(ds):,} crystals", button=f"Cluster {len(ds):,} crystals in the background",
-        note=(f"At this size, {clusters.METHODS[choice.method]} in every dimension"
+        note=(f"At this size, {clusters.METHODS[choice.method]} "
+              f"{clusters.space_words(choice.method, clusters.hdbscan_pca_dims(len(ds)))}"
               + (", its min_cluster_size sweep" if choice.method == "hdbscan" else "")
               + " and the distance of each crystal to its 10th neighbour (the outliers) take minutes, so they run "
               "in the background as `crystalrep cluster`; the result is then stored for every visitor."))
@@ -45,8 +46,9 @@ cols[3].metric("k" if kmeans else "min_cluster_size", res.params["k"] if kmeans 
 if res.n_clusters == 0:
     st.info(f"HDBSCAN calls every crystal noise at min_cluster_size {choice.min_cluster_size}; the curve below shows "
             "the sizes at which clusters appear.")
-st.caption(f"Clusters of the {choice.encoder} embedding as stored (all {res.labels.size:,} crystals, every dimension; "
-           "not a 2-D map), the same computation as `crystalrep cluster`.")
+st.caption(f"Clusters of the {choice.encoder} embedding as stored (all {res.labels.size:,} crystals, found "
+           f"{clusters.space_words(choice.method, res.params.get('pca_dims'))}; not a 2-D map), the same computation "
+           "as `crystalrep cluster`.")
 
 panel = maps.map_panel(ref, choice.encoder, key="clusters.map")
 ex = explore.controls("clusters", ref, [choice.encoder])

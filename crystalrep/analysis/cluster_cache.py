@@ -31,10 +31,17 @@ _SWEEP_COLUMNS = ["min_cluster_size", "n_clusters", "noise_fraction"]
 
 
 def clusters_key(embedding_key: str, *, method: str, min_cluster_size: int = 15, min_samples: int | None = None,
-                 k: int | None = None, k_range: Sequence[int] = range(2, 13), seed: int = 0) -> str:
-    """Store key of one clustering: the embedding and the parameters its method reads (the others are ignored)."""
+                 k: int | None = None, k_range: Sequence[int] = range(2, 13), seed: int = 0,
+                 pca_dims: int | None = None) -> str:
+    """Store key of one clustering: the embedding and the parameters its method reads (the others are ignored).
+
+    ``pca_dims`` is the resolved value (:func:`~crystalrep.analysis.clusters.hdbscan_pca_dims` of the
+    row count by default); it joins the key only when set, so keys of full-embedding runs are unchanged.
+    """
     if method == "hdbscan":
         params: dict[str, Any] = {"min_cluster_size": int(min_cluster_size), "min_samples": min_samples}
+        if pca_dims is not None:
+            params["pca_dims"] = int(pca_dims)
     elif method == "kmeans":
         params = {"k": None if k is None else int(k), "k_range": sorted({int(v) for v in k_range}), "seed": int(seed)}
     else:
@@ -42,10 +49,20 @@ def clusters_key(embedding_key: str, *, method: str, min_cluster_size: int = 15,
     return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "method": method, **params})
 
 
-def sweep_key(embedding_key: str, size: int, *, min_samples: int | None = None) -> str:
-    """Store key of one ``min_cluster_size`` of the HDBSCAN sweep."""
+def sweep_key(embedding_key: str, size: int, *, min_samples: int | None = None, pca_dims: int | None = None) -> str:
+    """Store key of one ``min_cluster_size`` of the HDBSCAN sweep (``pca_dims`` as in :func:`clusters_key`)."""
+    extra = {} if pca_dims is None else {"pca_dims": int(pca_dims)}
     return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "min_cluster_size": int(size),
-                        "min_samples": min_samples})
+                        "min_samples": min_samples, **extra})
+
+
+def resolved_pca_dims(pca_dims: int | None | str, n: int) -> int | None:
+    """``pca_dims`` with ``"auto"`` replaced by the default for ``n`` rows and 0 by ``None`` (the embedding itself)."""
+    if pca_dims == "auto":
+        return clusters.hdbscan_pca_dims(n)
+    if pca_dims is None or pca_dims == 0:
+        return None
+    return int(pca_dims)
 
 
 def novelty_key(embedding_key: str, *, k: int = 10, top: float = 0.01, metric: str = "euclidean") -> str:
@@ -61,7 +78,8 @@ def is_stored(kind: str, key: str, *, store: Store | None = None) -> bool:
 
 def clusters_cached(X: np.ndarray, embedding_key: str, *, method: str, min_cluster_size: int = 15,
                     min_samples: int | None = None, k: int | None = None, k_range: Sequence[int] = range(2, 13),
-                    seed: int = 0, store: Store | None = None) -> tuple[ClusterResult, bool]:
+                    seed: int = 0, pca_dims: int | None | str = "auto",
+                    store: Store | None = None) -> tuple[ClusterResult, bool]:
     """:func:`~crystalrep.analysis.clusters.hdbscan_clusters` or ``kmeans_clusters`` of ``X``, read from the store when it holds them.
 
     Args:
@@ -73,17 +91,21 @@ def clusters_cached(X: np.ndarray, embedding_key: str, *, method: str, min_clust
         k: k-means' k, or ``None`` for the best silhouette in ``k_range``.
         k_range: The k values k-means scores.
         seed: k-means' seed.
+        pca_dims: HDBSCAN on this many principal components; ``"auto"`` (the default for the row
+            count, :func:`~crystalrep.analysis.clusters.hdbscan_pca_dims`), or ``None``/0 for the embedding itself.
         store: Artifact store (default ``$CRYSTALREP_HOME``).
 
     Returns:
         ``(result, from_cache)``; a stored result has the same labels and numbers as a fresh one.
     """
+    dims = resolved_pca_dims(pca_dims, len(X)) if method == "hdbscan" else None
     key = clusters_key(embedding_key, method=method, min_cluster_size=min_cluster_size, min_samples=min_samples,
-                       k=k, k_range=k_range, seed=seed)
+                       k=k, k_range=k_range, seed=seed, pca_dims=dims)
 
     def compute() -> tuple[np.ndarray, dict[str, Any]]:
         if method == "hdbscan":
-            result = clusters.hdbscan_clusters(X, min_cluster_size=min_cluster_size, min_samples=min_samples)
+            result = clusters.hdbscan_clusters(X, min_cluster_size=min_cluster_size, min_samples=min_samples,
+                                               pca_dims=dims)
         else:
             result = clusters.kmeans_clusters(X, k=k, k_range=k_range, seed=seed)
         return result.labels.astype(np.int64), {"embedding_key": embedding_key, "result": result.to_dict()}
@@ -98,7 +120,8 @@ def clusters_cached(X: np.ndarray, embedding_key: str, *, method: str, min_clust
 
 
 def sweep_cached(X: np.ndarray, embedding_key: str, sizes: Sequence[int], *, min_samples: int | None = None,
-                 store: Store | None = None, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                 pca_dims: int | None | str = "auto", store: Store | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """:func:`~crystalrep.analysis.clusters.cluster_sweep` of ``X``, one stored artifact per size (so a sweep resumes where it stopped).
 
     Args:
@@ -106,19 +129,22 @@ def sweep_cached(X: np.ndarray, embedding_key: str, sizes: Sequence[int], *, min
         embedding_key: Its store key.
         sizes: ``min_cluster_size`` values (those outside ``2..n`` give no row).
         min_samples: HDBSCAN's core-distance neighbourhood.
+        pca_dims: As in :func:`clusters_cached`.
         store: Artifact store (default ``$CRYSTALREP_HOME``).
         progress: Called as ``progress(i, total)`` before size ``i`` (0-based) and once at the end.
     """
     store = store if store is not None else Store()
+    dims = resolved_pca_dims(pca_dims, len(X))
+    space = functools.cache(lambda: clusters.hdbscan_space(X, dims))  # reduced once, only if a size runs
 
     def one(size: int) -> list[dict[str, Any]]:
-        return clusters.cluster_sweep(X, [size], min_samples=min_samples).to_dict("records")
+        return clusters.cluster_sweep(space(), [size], min_samples=min_samples).to_dict("records")
 
     rows: list[dict[str, Any]] = []
     for i, size in enumerate(sizes):
         if progress is not None:
             progress(i, len(sizes))
-        value, _ = store.memo_json(SWEEP_KIND, sweep_key(embedding_key, size, min_samples=min_samples),
+        value, _ = store.memo_json(SWEEP_KIND, sweep_key(embedding_key, size, min_samples=min_samples, pca_dims=dims),
                                    functools.partial(one, int(size)), accept=lambda v: isinstance(v, list))
         rows.extend(value)
     if progress is not None:

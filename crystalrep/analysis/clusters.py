@@ -2,7 +2,12 @@
 
 HDBSCAN comes from the ``hdbscan`` package (McInnes et al.), not ``sklearn.cluster.HDBSCAN``:
 same algorithm and labels, but its tree-based core distances and Borůvka spanning tree make it
-about 10x faster on a 50k-point 2-D map here. HDBSCAN has cliffs — the cluster count can jump
+about 10x faster on a 50k-point 2-D map here. Its trees prune little in many dimensions: on a 64-d
+embedding it took 4.9 s at 10k rows, 141 s at 50k and over 10 minutes at 200k (2 cores,
+``benchmarks/BENCHMARKS.md``, ``clusters-scale``). Above :data:`PCA_ABOVE` rows it therefore runs on
+the first :data:`PCA_DIMS` principal components of the embedding (50k × 64: 4 s instead of 200 s,
+same partition on that benchmark's mixture); the result's ``params["pca_dims"]`` says so, and the
+silhouette is still measured in the embedding itself. HDBSCAN has cliffs — the cluster count can jump
 as ``min_cluster_size`` changes — so :func:`cluster_sweep` shows the curve instead of one number.
 """
 
@@ -18,10 +23,30 @@ import pandas as pd
 
 __all__ = [
     "CLUSTERERS", "ClusterResult", "Novelty", "adjusted_mutual_info", "cluster", "cluster_sweep",
-    "crosstab", "hdbscan_clusters", "kmeans_clusters", "novelty", "silhouette",
+    "crosstab", "hdbscan_clusters", "hdbscan_pca_dims", "hdbscan_space", "kmeans_clusters", "novelty", "silhouette",
 ]
 
 SILHOUETTE_SAMPLE = 2000
+PCA_ABOVE = 20_000  # rows above which HDBSCAN clusters principal components (see the module docstring)
+PCA_DIMS = 10
+
+
+def hdbscan_pca_dims(n: int) -> int | None:
+    """Principal components HDBSCAN clusters on for ``n`` rows by default: :data:`PCA_DIMS` above :data:`PCA_ABOVE`, else ``None`` (the embedding)."""
+    return PCA_DIMS if n > PCA_ABOVE else None
+
+
+def hdbscan_space(X: np.ndarray, pca_dims: int | None) -> np.ndarray:
+    """What HDBSCAN clusters: ``X`` itself, or its first ``pca_dims`` principal components (when fewer than its columns)."""
+    X = _array(X)
+    if pca_dims is None or pca_dims >= X.shape[1] or pca_dims >= len(X):
+        return X
+    if pca_dims < 1:
+        raise ValueError(f"pca_dims must be a positive number of components, got {pca_dims}.")
+    from sklearn.decomposition import PCA
+
+    # the covariance route: a d x d eigenproblem, deterministic, memory linear in n
+    return PCA(n_components=pca_dims, svd_solver="covariance_eigh").fit_transform(X)
 
 
 @dataclass(frozen=True)
@@ -96,7 +121,8 @@ def _summary(method: str, X: np.ndarray, labels: np.ndarray, params: dict[str, A
     )
 
 
-def hdbscan_clusters(X: np.ndarray, *, min_cluster_size: int = 15, min_samples: int | None = None) -> ClusterResult:
+def hdbscan_clusters(X: np.ndarray, *, min_cluster_size: int = 15, min_samples: int | None = None,
+                     pca_dims: int | None = None) -> ClusterResult:
     """Density clusters with HDBSCAN (the ``hdbscan`` package; see the module docstring).
 
     Args:
@@ -104,13 +130,20 @@ def hdbscan_clusters(X: np.ndarray, *, min_cluster_size: int = 15, min_samples: 
         min_cluster_size: Smallest group called a cluster.
         min_samples: Neighbourhood size of the core distance (HDBSCAN uses ``min_cluster_size``
             when ``None``); larger values call more points noise.
+        pca_dims: Cluster the first ``pca_dims`` principal components of ``X`` instead of ``X``
+            (``None``: ``X`` itself; :func:`hdbscan_pca_dims` gives the default for a row count).
+            Recorded in ``params``; the silhouette is measured on ``X``.
     """
     import hdbscan
 
     X = _array(X)
     model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, core_dist_n_jobs=1)
-    labels = model.fit_predict(X)
-    return _summary("hdbscan", X, labels, {"min_cluster_size": min_cluster_size, "min_samples": min_samples})
+    space = hdbscan_space(X, pca_dims)
+    labels = model.fit_predict(space)
+    params: dict[str, Any] = {"min_cluster_size": min_cluster_size, "min_samples": min_samples}
+    if space.shape[1] < X.shape[1]:  # recorded only when the components were fewer than the embedding's columns
+        params["pca_dims"] = space.shape[1]
+    return _summary("hdbscan", X, labels, params)
 
 
 def kmeans_clusters(X: np.ndarray, *, k: int | None = None, k_range: Sequence[int] = range(2, 13),
@@ -158,11 +191,15 @@ def cluster(X: np.ndarray, method: str = "hdbscan", **params: Any) -> ClusterRes
 
 
 def cluster_sweep(X: np.ndarray, sizes: Sequence[int] = (5, 10, 15, 25, 50, 100), *,
-                  min_samples: int | None = None) -> pd.DataFrame:
-    """HDBSCAN cluster count and noise fraction for each ``min_cluster_size`` (sizes > n skipped)."""
+                  min_samples: int | None = None, pca_dims: int | None = None) -> pd.DataFrame:
+    """HDBSCAN cluster count and noise fraction for each ``min_cluster_size`` (sizes > n skipped).
+
+    ``pca_dims`` as in :func:`hdbscan_clusters` (the reduction is computed once for all sizes).
+    """
     import hdbscan
 
     X = _array(X)
+    X = hdbscan_space(X, pca_dims) if any(2 <= size <= len(X) for size in sizes) else X
     rows = []
     for size in sizes:
         if not 2 <= size <= len(X):

@@ -53,3 +53,54 @@ def test_sweep_is_stored_size_by_size(X: np.ndarray) -> None:
     full = cluster_cache.sweep_cached(X, "e", [5, 10, 500], progress=lambda d, n: calls.append((d, n)))
     assert full.to_dict("records") == clusters.cluster_sweep(X, [5, 10, 500]).to_dict("records")
     assert full.iloc[:2].equals(partial) and calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+@pytest.fixture
+def wide() -> np.ndarray:
+    """Three groups in 16 dimensions, separated in a few of them (the rest is noise)."""
+    rng = np.random.default_rng(1)
+    centres = np.zeros((3, 16))
+    centres[1, :3], centres[2, 3:6] = 6.0, 6.0
+    return np.vstack([rng.normal(c, 0.4, size=(40, 16)) for c in centres])
+
+
+def test_above_the_row_threshold_hdbscan_clusters_principal_components_under_their_own_keys(
+        wide: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.decomposition import PCA
+
+    key = cluster_cache.clusters_key
+    # full-embedding keys are the keys stored before principal components existed
+    assert key("e", method="hdbscan", pca_dims=None) == key("e", method="hdbscan")
+    assert key("e", method="hdbscan", pca_dims=4) != key("e", method="hdbscan")
+    assert key("e", method="kmeans", pca_dims=4) == key("e", method="kmeans")  # k-means ignores it
+    assert cluster_cache.sweep_key("e", 5, pca_dims=4) != cluster_cache.sweep_key("e", 5)
+
+    small, _ = cluster_cache.clusters_cached(wide, "e", method="hdbscan", min_cluster_size=10)
+    assert "pca_dims" not in small.params  # 120 rows: the embedding itself
+    monkeypatch.setattr(clusters, "PCA_ABOVE", 100)
+    monkeypatch.setattr(clusters, "PCA_DIMS", 4)
+    big, hit = cluster_cache.clusters_cached(wide, "e", method="hdbscan", min_cluster_size=10)
+    assert not hit and big.params["pca_dims"] == 4
+    assert cluster_cache.is_stored(cluster_cache.KIND, key("e", method="hdbscan", min_cluster_size=10, pca_dims=4))
+    import hdbscan
+
+    reduced = PCA(n_components=4).fit_transform(wide)
+    expected = hdbscan.HDBSCAN(min_cluster_size=10).fit_predict(reduced)
+    assert np.array_equal(big.labels, expected) and big.n_clusters == 3
+    assert big.silhouette == clusters.silhouette(wide, big.labels)  # measured in the embedding, not the components
+    sweep = cluster_cache.sweep_cached(wide, "e", [10, 20])
+    assert sweep.to_dict("records") == clusters.cluster_sweep(reduced, [10, 20]).to_dict("records")
+    assert all(cluster_cache.is_stored(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key("e", s, pca_dims=4))
+               for s in (10, 20))
+    full, _ = cluster_cache.clusters_cached(wide, "e", method="hdbscan", min_cluster_size=10, pca_dims=0)
+    assert "pca_dims" not in full.params and np.array_equal(full.labels, small.labels)
+
+
+def test_principal_components_are_only_taken_when_fewer_than_the_columns(wide: np.ndarray) -> None:
+    assert clusters.hdbscan_space(wide, 16) is not None and clusters.hdbscan_space(wide, 16).shape == (120, 16)
+    assert clusters.hdbscan_space(wide, 3).shape == (120, 3)
+    assert "pca_dims" not in clusters.hdbscan_clusters(wide, min_cluster_size=10, pca_dims=32).params
+    with pytest.raises(ValueError, match="positive number of components"):
+        clusters.hdbscan_space(wide, -1)
+    assert clusters.hdbscan_pca_dims(clusters.PCA_ABOVE) is None
+    assert clusters.hdbscan_pca_dims(clusters.PCA_ABOVE + 1) == clusters.PCA_DIMS

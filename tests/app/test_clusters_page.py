@@ -140,3 +140,20 @@ def test_five_crystals_get_one_sentence(tiny_structures: list[Structure]) -> Non
     at = _clusters("tiny", ["magpie"])
     assert not at.exception
     assert "at least 20" in at.info[0].value and not at.metric
+
+
+def test_above_the_threshold_the_page_says_hdbscan_ran_on_principal_components(
+        small: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis import clusters
+    from crystalrep.embed import load_embedding
+
+    monkeypatch.setattr(clusters, "PCA_ABOVE", 10)  # the small set is above it
+    at = _clusters("small", ["magpie"])
+    assert not at.exception, [e.message for e in at.exception]
+    X = load_embedding(small, "magpie")[0]
+    expected = clusters.hdbscan_clusters(X, min_cluster_size=15, pca_dims=clusters.PCA_DIMS)
+    assert expected.params["pca_dims"] == clusters.PCA_DIMS
+    assert _metrics(at)["Clusters"] == str(expected.n_clusters)
+    caption = " ".join(c.value for c in at.caption)
+    assert f"found on the embedding's first {clusters.PCA_DIMS} principal components" in caption
+    assert "found in every dimension" not in caption

@@ -54,6 +54,26 @@ def test_cluster_stores_clusters_sweep_and_novelty_under_the_page_keys(ds: Datas
     assert again["cache_hit"] is True and again["labels"] == out["labels"]
 
 
+def test_cluster_on_principal_components_is_stored_under_its_own_key(ds: Dataset, capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis import cluster_cache, clusters
+
+    key = _embedding_key(ds, "magpie")
+    out = run(capsys, "cluster", "--dataset", "cli", "--encoder", "magpie", "--min-cluster-size", "3",
+              "--pca-dims", "2", "--sweep", "3", "--label", "")
+    assert out["params"]["pca_dims"] == 2
+    assert cluster_cache.is_stored(cluster_cache.KIND, cluster_cache.clusters_key(key, method="hdbscan",
+                                                                                  min_cluster_size=3, pca_dims=2))
+    assert cluster_cache.is_stored(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key(key, 3, pca_dims=2))
+    # the default follows the row count, as the Clusters page's check does (30 crystals > a threshold of 20)
+    monkeypatch.setattr(clusters, "PCA_ABOVE", 20)
+    monkeypatch.setattr(clusters, "PCA_DIMS", 2)
+    again = run(capsys, "cluster", "--dataset", "cli", "--encoder", "magpie", "--min-cluster-size", "3", "--label", "")
+    assert again["cache_hit"] is True and again["labels"] == out["labels"]
+    assert "every dimension" in fails(capsys, "cluster", "--dataset", "cli", "--encoder", "magpie",
+                                      "--pca-dims", "-1")
+
+
 def test_kmeans_with_a_given_k_is_stored_with_every_score(ds: Dataset, capsys: pytest.CaptureFixture[str]) -> None:
     from crystalrep.analysis import cluster_cache
     from crystalrep.analysis.clusters import kmeans_clusters
