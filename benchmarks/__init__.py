@@ -98,17 +98,17 @@ def peak_tree_memory(pid: int, running: Callable[[], bool], interval: float) -> 
     return peak_pss, peak_rss
 
 
-def within_budget(sizes: Iterable[int], budget_s: float,
-                  run: Callable[[int], dict[str, Any] | None]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+def within_budget(sizes: Iterable[int], budget_s: float, run: Callable[[int], dict[str, Any] | None],
+                  growth: float = 1.0) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """``(n, result, why)`` for each size in order: ``run(n)``'s result (a dict with ``seconds``), or ``None``.
 
     ``run`` returns ``None`` when it was stopped at the budget. A size is not started when its forecast
-    from the previous size (linear in n, a lower bound for every stage timed this way) is over the
-    budget, or when the previous size was stopped; ``why`` then says which, in a few words.
+    from the previous size (time ~ n ** ``growth``; linear by default, a lower bound for every stage
+    timed this way) is over the budget, or when the previous size was stopped; ``why`` then says which.
     """
     last: tuple[int, float] | None = None
     for n in sizes:
-        forecast = None if last is None else last[1] * n / last[0]
+        forecast = None if last is None else last[1] * (n / last[0]) ** growth
         got = None if forecast is not None and forecast > budget_s else run(n)
         why = ""
         if got is None:

@@ -12,13 +12,19 @@ from benchmarks import bench_clusters_scale as bench
 def test_each_clusterer_runs_in_its_own_process_and_reports_time_memory_and_what_it_found(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "QUICK_SIZES", (300, 600))
+    monkeypatch.setattr(bench, "METHODS", {m: bench.METHODS[m] for m in ("hdbscan", "kmeans")})
     rows = bench.run(quick=True)
     assert [(r["stage"], r["n"]) for r in rows] == [
         ("Scaling: clustering hdbscan 300×64", 300), ("Scaling: clustering hdbscan 600×64", 600),
         ("Scaling: clustering kmeans 300×64", 300), ("Scaling: clustering kmeans 600×64", 600)]
     assert all(r["seconds"] > 0 and "peak RSS" in r["note"] for r in rows)
-    assert "clusters" in rows[0]["note"] and "k = " in rows[2]["note"]
+    assert "on every dimension: " in rows[0]["note"] and "k = " in rows[2]["note"]
     assert len(bench.summary(rows)) == 2
+
+
+def test_the_page_default_clusters_principal_components_above_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    got = bench._child("hdbscan", 20_001)  # just above: the page's HDBSCAN runs on 10 principal components
+    assert got is not None and got["pca"] == 10 and got["clusters"] > 1
 
 
 def test_a_size_forecast_over_the_budget_is_skipped_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,9 +38,10 @@ def test_a_size_forecast_over_the_budget_is_skipped_and_said_so(monkeypatch: pyt
     monkeypatch.setattr(bench, "_child", fake)
     monkeypatch.setattr(bench, "SIZES", (10_000, 50_000))
     rows = bench.run(quick=False)
-    assert started == [10_000, 10_000]  # 50k forecast at 2,000 s > 600 s: never started
-    skipped = [r for r in rows if math.isnan(r["seconds"])]
-    assert len(skipped) == 2 and all("forecast 2000 s" in r["note"] for r in skipped)
+    assert started == [10_000, 10_000, 10_000]  # 50k forecast at 2,000 s (quadratic: 10,000 s) > 600 s
+    skipped = {r["impl"]: r["note"] for r in rows if math.isnan(r["seconds"])}
+    assert len(skipped) == 3 and "forecast 10000 s" in skipped[bench.METHODS["hdbscan-full"]]
+    assert "forecast 2000 s" in skipped[bench.METHODS["kmeans"]]
     assert any("50,000 rows: skipped" in line for line in bench.summary(rows))
 
 
