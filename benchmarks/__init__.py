@@ -115,7 +115,7 @@ def within_budget(sizes: Iterable[int], budget_s: float, run: Callable[[int], di
             if forecast is None or forecast <= budget_s:
                 why = "stopped at the limit"
             elif last is not None and math.isinf(last[1]):
-                why = f"not started: the {last[0]:,}-row run was stopped"
+                why = f"not started: the {last[0]:,}-row size did not finish within the budget"
             else:
                 why = f"forecast {forecast:.0f} s"
         last = (n, float("inf") if got is None else float(got["seconds"]))

@@ -54,4 +54,4 @@ def test_a_size_after_a_stopped_run_is_not_started_and_says_why(monkeypatch: pyt
     monkeypatch.setattr(bench, "SIZES", (10, 20, 40))
     notes = [r["note"] for r in bench.run(quick=False)]
     assert notes[1].endswith("(stopped at the limit)")
-    assert notes[2].endswith("(not started: the 20-row run was stopped)")
+    assert notes[2].endswith("(not started: the 20-row size did not finish within the budget)")
