@@ -55,3 +55,24 @@ def test_rows_left_out_of_their_own_list_keep_the_order() -> None:
     for backend in ("faiss", "sklearn"):
         _, idx = KnnIndex(metric="euclidean", backend=backend).fit(X).query_rows([3, 7], k=3)
         assert idx.tolist() == [[7, 21, 33], [3, 21, 33]], backend
+
+
+def test_only_queries_with_open_ties_are_searched_again_wider() -> None:
+    from crystalrep.analysis.retrieval.backends import _faiss_search, tie_broken
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    X[:40] = X[0]  # one row repeated 40 times: its queries tie far past the first fetch
+    calls: list[int] = []
+    base = _faiss_search(X, "euclidean")
+
+    def counted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(len(Q))
+        return base(Q, k)
+
+    dist, idx = tie_broken(counted, X, "euclidean")(X, 5)
+    # the 40 copies (and any row whose 5th neighbour is one of them) are searched again, the others once
+    assert calls[0] == 300 and len(calls) > 1 and 40 <= calls[1] < 100
+    assert all(b <= a for a, b in zip(calls[1:], calls[2:], strict=False))
+    assert np.array_equal(idx, _expected(X, X, 5, "euclidean"))
+    assert (idx[:40] < 40).all() and np.array_equal(idx[0], [0, 1, 2, 3, 4]) and (dist[:40] == 0).all()

@@ -98,12 +98,22 @@ def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | N
     def search_sorted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         limit = max(cap, k)
         fetch = min(limit, k + 8)
-        while True:
-            dist, idx = search(Q, fetch)
-            edge = dist[:, k - 1].astype(np.float64)
-            if fetch >= limit or np.all(dist[:, -1] > edge + _TIE_RTOL * (1.0 + np.abs(edge))):
+        dist, idx = search(Q, fetch)
+        todo = np.arange(len(Q))
+        # Only the queries whose k-th distance may tie with a candidate not yet fetched are searched
+        # again, wider: with many duplicate rows (composition-only encoders) widening every query of a
+        # chunk for the few with long ties cost minutes at 200k rows. The others keep their candidates,
+        # padded as "not found" (sorted last), so every query ends with the same candidates as before.
+        while fetch < limit and len(todo):
+            edge = dist[todo, k - 1].astype(np.float64)
+            todo = todo[~(dist[todo, fetch - 1] > edge + _TIE_RTOL * (1.0 + np.abs(edge)))]
+            if not len(todo):
                 break
             fetch = min(limit, 2 * fetch)
+            wider_d, wider_i = search(Q[todo], fetch)
+            pad = ((0, 0), (0, fetch - dist.shape[1]))
+            dist, idx = np.pad(dist, pad, constant_values=np.inf), np.pad(idx, pad, constant_values=-1)
+            dist[todo], idx[todo] = wider_d, wider_i
         found = idx >= 0
         idx = np.where(found, idx, n)  # a missing candidate sorts after every row
         exact = np.empty(idx.shape, dtype=np.float32)
