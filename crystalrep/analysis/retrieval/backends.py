@@ -14,7 +14,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "METRICS", "TIE_RESOLUTION", "Search", "normalise", "tie_broken", "tie_unit"]
+__all__ = ["BACKENDS", "METRICS", "TIE_RESOLUTION", "TIE_RTOL", "Search", "exact_grid_distances", "normalise", "tie_broken",
+           "tie_unit"]
 
 Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 METRICS = ("cosine", "euclidean")
@@ -72,13 +73,26 @@ def _auto_search(X: np.ndarray, metric: str) -> Search:
         return _sklearn_search(X, metric)
 
 
-_TIE_RTOL = 1e-5  # backends' float32 distances to a tied pair differ by rounding; wider counts as tied
+TIE_RTOL = 1e-5  # backends' float32 distances to a tied pair differ by rounding; wider counts as tied
 TIE_RESOLUTION = 1e-6  # distances are reported on this grid (times the data scale): equal ones are ties
 
 
 def tie_unit(X: np.ndarray, metric: str) -> float:
     """The grid distances are reported on: ``TIE_RESOLUTION`` of 1 (cosine) or of the largest row norm."""
     return TIE_RESOLUTION * (1.0 if metric == "cosine" else max(float(np.linalg.norm(X, axis=1).max()), 1e-12))
+
+
+def exact_grid_distances(X: np.ndarray, idx: np.ndarray, Q: np.ndarray, metric: str, unit: float) -> np.ndarray:
+    """Distances from each query ``Q[i]`` to the rows ``X[idx[i, j]]``: float64 from the float32 rows, on the ``unit`` grid.
+
+    Returned as float32, the precision every search reports; equal values are ties.
+    """
+    rows, q = X[idx].astype(np.float64), Q.astype(np.float64)[:, None, :]
+    if metric == "cosine":
+        d = np.maximum(1.0 - (rows * q).sum(axis=2), 0.0)
+    else:
+        d = np.sqrt(((rows - q) ** 2).sum(axis=2))
+    return (np.round(d / unit) * unit).astype(np.float32)
 
 
 def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | None = None) -> Search:
@@ -106,7 +120,7 @@ def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | N
         # padded as "not found" (sorted last), so every query ends with the same candidates as before.
         while fetch < limit and len(todo):
             edge = dist[todo, k - 1].astype(np.float64)
-            todo = todo[~(dist[todo, fetch - 1] > edge + _TIE_RTOL * (1.0 + np.abs(edge)))]
+            todo = todo[~(dist[todo, fetch - 1] > edge + TIE_RTOL * (1.0 + np.abs(edge)))]
             if not len(todo):
                 break
             fetch = min(limit, 2 * fetch)
@@ -119,12 +133,8 @@ def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | N
         exact = np.empty(idx.shape, dtype=np.float32)
         for start in range(0, len(Q), 256):  # bounded memory: 256 queries x candidates x dim at a time
             part = slice(start, start + 256)
-            rows, q = X[np.minimum(idx[part], n - 1)].astype(np.float64), Q[part].astype(np.float64)[:, None, :]
-            if metric == "cosine":
-                d = np.maximum(1.0 - (rows * q).sum(axis=2), 0.0)
-            else:
-                d = np.sqrt(((rows - q) ** 2).sum(axis=2))
-            exact[part] = np.where(found[part], np.round(d / unit) * unit, np.inf)
+            d = exact_grid_distances(X, np.minimum(idx[part], n - 1), Q[part], metric, unit)
+            exact[part] = np.where(found[part], d, np.inf)
         order = np.lexsort((idx, exact), axis=1)[:, :k]
         return np.take_along_axis(exact, order, axis=1), np.take_along_axis(idx, order, axis=1).astype(np.int64)
 

@@ -7,7 +7,9 @@ rows (1,000,000 by default) a faiss IVF index is used, with its recall@10 agains
 measured at fit time (:mod:`crystalrep.analysis.retrieval.approximate`). Distances are ``1 - cos``
 or euclidean. Ties are broken by row index, so every backend returns the same neighbours in the
 same order. Descriptor features can be standardised first (``standardise=True``): the statistics
-come from the indexed rows and are applied to every query.
+come from the indexed rows and are applied to every query. Identical rows (composition-only
+descriptors repeat a lot) are indexed and searched once, with the same answers
+(:mod:`~crystalrep.analysis.retrieval.duplicates`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from crystalrep.analysis.retrieval.approximate import (
 from crystalrep.analysis.retrieval.backends import (
     BACKENDS,
     METRICS,
+    Search,
     normalise,
     tie_broken,
     tie_unit,
 )
+from crystalrep.analysis.retrieval.duplicates import RowGroups, grouped_tie_broken, row_groups
 from crystalrep.analysis.retrieval.features import Standardiser
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class KnnIndex:
             :class:`~crystalrep.analysis.retrieval.approximate.Approximate` record with the
             measured ``recall_at_10``.
         standardiser_: The fitted :class:`Standardiser`, or ``None``.
+        groups_: The :class:`~crystalrep.analysis.retrieval.duplicates.RowGroups` of identical
+            rows, indexed once each; ``None`` when every row is distinct.
 
     Example:
         >>> index = KnnIndex(metric="cosine").fit(X)
@@ -128,12 +134,19 @@ class KnnIndex:
         if len(X) == 0:
             raise ValueError("cannot index an empty embedding.")
         self.n_, self.dim_ = len(X), raw.shape[1]
-        self._data = X
+        self.groups_: RowGroups | None = row_groups(X)
+        self._unit = tie_unit(X, self.metric)
+        self._data = X if self.groups_ is None else X[self.groups_.first]  # the vectors searched
         if self._wants_approximate():
             self._fit_approximate(X)
         else:
-            self._search = tie_broken(BACKENDS[self.backend](X, self.metric), X, self.metric)
+            self._search = self._tie_broken(BACKENDS[self.backend](self._data, self.metric))
         return self
+
+    def _tie_broken(self, search: Search, max_fetch: int | None = None) -> Search:
+        if self.groups_ is None:
+            return tie_broken(search, self._data, self.metric, max_fetch=max_fetch)
+        return grouped_tie_broken(search, self.groups_, self._data, self.metric, unit=self._unit, max_fetch=max_fetch)
 
     def _wants_approximate(self) -> bool:
         threshold = self.approximate_above if self.approximate_above is not None else approximate_threshold()
@@ -147,10 +160,12 @@ class KnnIndex:
         return True
 
     def _fit_approximate(self, X: np.ndarray) -> None:
+        """IVF over the searched vectors, its ``nprobe`` tuned on the indexed rows ``X``."""
         start = time.perf_counter()
-        index, search = build_ivf(X, self.metric, seed=self.seed)
-        self._search = tie_broken(search, X, self.metric, max_fetch=MAX_APPROX_FETCH)
-        recall, n_queries, curve = tune_nprobe(index, self.query_rows, X, self.metric, unit=tie_unit(X, self.metric),
+        index, search = build_ivf(self._data, self.metric, seed=self.seed)
+        self._search = self._tie_broken(search, max_fetch=MAX_APPROX_FETCH)
+        # recall is measured on rows, against exact search over every row
+        recall, n_queries, curve = tune_nprobe(index, self.query_rows, X, self.metric, unit=self._unit,
                                                seed=self.seed, target=self.target_recall)
         self.approximate_ = Approximate(method="faiss IVF-Flat", params={"nlist": int(index.nlist),
                                         "nprobe": int(index.nprobe)}, recall_at_10=recall, n_queries=n_queries,
@@ -188,7 +203,8 @@ class KnnIndex:
                    progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Neighbours of indexed rows (by position), each row left out of its own list.
 
-        ``progress(done, total)`` is called after each chunk of ``chunk`` rows.
+        Rows with identical vectors are searched once. ``progress(done, total)`` is called after each
+        chunk of ``chunk`` searched vectors, ``done`` counting the rows they answer.
         """
         self._check(k)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -197,21 +213,26 @@ class KnnIndex:
         k = min(k, self.n_ - 1)
         if k < 1:
             raise ValueError("a single indexed row has no neighbours other than itself.")
+        searched, back = rows, None
+        if self.groups_ is not None:  # each distinct vector is searched once; its copies share the answer
+            distinct = np.unique(self.groups_.group[rows], return_inverse=True)
+            searched, back = distinct[0], distinct[1].reshape(-1)
         dists, idxs = [], []
-        for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
-            d, i = self._search(self._data[part], k + 1)
-            # Drop each row itself; if duplicates pushed it out of the list, drop the farthest.
-            is_self = i == part[:, None]
-            drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
-            keep = np.ones_like(i, dtype=bool)
-            keep[np.arange(len(part)), drop] = False
-            dists.append(d[keep].reshape(len(part), k))
-            idxs.append(i[keep].reshape(len(part), k))
+        for start in range(0, len(searched), chunk):
+            d, i = self._search(self._data[searched[start:start + chunk]], k + 1)
+            dists.append(d)
+            idxs.append(i)
             if progress is not None:
-                progress(min(start + chunk, len(rows)), len(rows))
+                done = min(start + chunk, len(searched))
+                progress(len(rows) if done == len(searched) else done * len(rows) // len(searched), len(rows))
         if not dists:
             return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
-        return np.concatenate(dists), np.concatenate(idxs)
-
-
+        d, i = np.concatenate(dists), np.concatenate(idxs)
+        if back is not None:
+            d, i = d[back], i[back]
+        # Drop each row itself; if duplicates pushed it out of the list, drop the farthest.
+        is_self = i == rows[:, None]
+        drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+        keep = np.ones_like(i, dtype=bool)
+        keep[np.arange(len(rows)), drop] = False
+        return d[keep].reshape(len(rows), k), i[keep].reshape(len(rows), k)

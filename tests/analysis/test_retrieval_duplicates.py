@@ -1,0 +1,122 @@
+"""Identical rows are indexed once: every answer equals the row-by-row tie-broken search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crystalrep.analysis.retrieval import KnnIndex
+from crystalrep.analysis.retrieval.backends import BACKENDS, tie_broken
+from crystalrep.analysis.retrieval.duplicates import row_groups
+
+pytest.importorskip("faiss")
+
+
+def _repeated(seed: int, n: int = 400, distinct: int = 37) -> np.ndarray:
+    """Few distinct vectors, repeated unevenly (one of them 120 times), on an integer grid so distinct ones tie too."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(-2, 3, size=(distinct, 5)).astype(np.float32)
+    pick = np.concatenate([np.zeros(120, dtype=int), rng.integers(0, distinct, size=n - 120)])
+    return base[rng.permutation(pick)]
+
+
+def _row_by_row(X: np.ndarray, metric: str, backend: str, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The search without grouping: every row indexed, the tie-broken wrapper over all of them."""
+    index = KnnIndex(metric=metric, backend=backend).fit(X[:1])  # only for its _prepare
+    index.standardiser_ = None
+    data, queries = index._prepare(X), index._prepare(Q)
+    return tie_broken(BACKENDS[backend](data, metric), data, metric)(queries, k)
+
+
+def test_row_groups_keep_row_order_and_cover_every_row() -> None:
+    X = np.array([[1, 0], [2, 0], [1, 0], [3, 0], [2, 0], [1, 0]], dtype=np.float32)
+    g = row_groups(X)
+    assert g is not None
+    assert g.first.tolist() == [0, 1, 3] and g.group.tolist() == [0, 1, 0, 2, 1, 0]
+    assert g.sizes.tolist() == [3, 2, 1] and g.members.tolist() == [0, 2, 5, 1, 4, 3]
+    assert row_groups(np.eye(4, dtype=np.float32)) is None  # nothing repeated: no grouping
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("backend", ["faiss", "sklearn"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_grouped_search_equals_row_by_row_search(metric: str, backend: str, seed: int) -> None:
+    X = _repeated(seed)
+    index = KnnIndex(metric=metric, backend=backend).fit(X)
+    assert index.groups_ is not None and len(index.groups_.first) <= 37
+    Q = np.vstack([X[:30], X[:30] + 0.5]).astype(np.float32)
+    for k in (1, 10, 150):  # 150: past the 120 copies of one vector
+        got = index.query(Q, k=k)
+        want = _row_by_row(X, metric, backend, Q, k)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_rows_left_out_of_their_own_list_match_row_by_row_search(metric: str) -> None:
+    X = _repeated(2)
+    index = KnnIndex(metric=metric, backend="faiss").fit(X)
+    k = 10
+    dist, idx = index.query(k=k)
+    d_all, i_all = _row_by_row(X, metric, "faiss", X, k + 1)
+    is_self = i_all == np.arange(len(X))[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones_like(i_all, dtype=bool)
+    keep[np.arange(len(X)), drop] = False
+    np.testing.assert_array_equal(idx, i_all[keep].reshape(len(X), k))
+    np.testing.assert_array_equal(dist, d_all[keep].reshape(len(X), k))
+    assert not (idx == np.arange(len(X))[:, None]).any()
+    # a copy of the 120-fold vector: its 10 nearest are 10 other copies, the lowest rows first
+    copies = np.flatnonzero((X == X[index.groups_.first[index.groups_.group[0]]]).all(axis=1))
+    row = copies[3]
+    assert idx[row].tolist() == [c for c in copies if c != row][:k] and (dist[row] == 0).all()
+
+
+def test_each_distinct_vector_is_searched_once() -> None:
+    X = _repeated(3)
+    index = KnnIndex(metric="euclidean", backend="faiss").fit(X)
+    searched: list[int] = []
+    inner = index._search
+
+    def counted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        searched.append(len(Q))
+        return inner(Q, k)
+
+    index._search = counted
+    ticks: list[tuple[int, int]] = []
+    index.query_rows(np.arange(len(X)), k=5, chunk=16, progress=lambda d, t: ticks.append((d, t)))
+    assert sum(searched) == len(index.groups_.first)
+    assert ticks[-1] == (len(X), len(X)) and all(b[0] >= a[0] for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+def test_standardised_descriptors_with_copies_match() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(25, 6)).astype(np.float32) * np.array([1, 10, 100, 1e3, 1, 0.1], dtype=np.float32)
+    X = base[rng.integers(0, 25, size=300)]
+    grouped = KnnIndex(metric="euclidean", standardise=True).fit(X)
+    assert grouped.groups_ is not None
+    distinct_rows = KnnIndex(metric="euclidean", standardise=True).fit(X + rng.normal(size=X.shape).astype(np.float32) * 1e-3)
+    assert distinct_rows.groups_ is None
+    d, i = grouped.query(k=8)
+    data = grouped._prepare(X)  # standardised with the indexed rows' statistics
+    d_all, i_all = tie_broken(BACKENDS["faiss"](data, "euclidean"), data, "euclidean")(data, 9)
+    assert (i_all[:, :1] != np.arange(len(X))[:, None]).any()  # copies outrank the row itself by row index
+    assert (d[:, 0] == 0).sum() > 250  # most rows have a copy at distance 0
+    assert not (i == np.arange(len(X))[:, None]).any()
+    np.testing.assert_array_equal(d, np.sort(d, axis=1))
+    for row in range(0, len(X), 7):
+        want = [j for j in i_all[row] if j != row][:8]
+        assert i[row].tolist() == want
+
+
+def test_approximate_index_over_copies_measures_recall_on_rows() -> None:
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(600, 8)).astype(np.float32)
+    X = base[rng.integers(0, 600, size=3000)]
+    index = KnnIndex(metric="euclidean", approximate_above=1000).fit(X)
+    assert index.groups_ is not None and index.approximate_ is not None
+    assert index.approximate_.recall_at_10 >= 0.99
+    exact = KnnIndex(metric="euclidean", approximate_above=10**9).fit(X)
+    d_a, _ = index.query_rows(np.arange(200), k=10)
+    d_e, _ = exact.query_rows(np.arange(200), k=10)
+    assert np.mean(d_a <= d_e[:, -1:] + 1e-6) >= 0.99
