@@ -68,7 +68,7 @@ def browse(dataset: str, *, wait_s: float, width: int = 1400, height: int = 2600
                 browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
                 page = browser.new_page(viewport={"width": width, "height": height})
                 visits = [(f"{i + 1}-{p.url_path}", p.url_path, EXTRA.get(p.url_path, "")) for i, p in enumerate(PAGES)]
-                for name, path, extra in [v for v in [*visits, *SHOTS] if only is None or v[0] in only]:
+                for name, path, extra in [v for v in [*visits, *SHOTS] if only is None or v[0] in only or v[1] in only]:
                     start = time.perf_counter()
                     page.goto(f"{url}/{path}?dataset={dataset}&encoders=magpie{extra}")
                     try:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="scale200k")
     parser.add_argument("--wait", type=float, default=240.0, help="seconds a page may take to become idle")
-    parser.add_argument("--only", nargs="*", default=None, help="names of the shots to take (default: all)")
+    parser.add_argument("--only", nargs="*", default=None, help="shots to take, by name (5-clustering) or page (clustering); default: all")
     parser.add_argument("--size", default="1400x2600", help="window WIDTHxHEIGHT, e.g. 1024x768 (a projector)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -174,22 +174,41 @@ def _categorical(raw: pd.Series, column: str, label: str) -> Colouring:
     shown = f"all {len(counts)}" if len(counts) <= TOP else f"top {TOP} of {len(counts)} (the rest grey as “other”)"
     caption = f"Colour: {label}, categorical, {shown} categories"
     missing = int((~present).sum())
-    caption += f"; {plural(missing, 'crystal')} without a value drawn light grey." if missing else "."
+    caption += f"; {plural(missing, 'crystal')} without a value drawn grey." if missing else "."
     return Colouring(column, label, "categorical", entries.astype(object), names.tolist(), categories=cats,
                      uncoloured=missing, caption=caption)
 
 
 def cluster_colouring(labels: np.ndarray) -> Colouring:
-    """Colour by cluster: every cluster its own colour (cycling after 20), noise (``-1``) grey, drawn first."""
+    """Colour by cluster: noise (``-1``) grey, drawn first; each cluster its own colour, up to 20.
+
+    With more clusters than :data:`CLUSTER_PALETTE` has colours (HDBSCAN finds thousands in 200k
+    crystals), the 19 largest keep their own colours, in size order as in the cross-tab, and every
+    smaller cluster is drawn in one legend entry, under them: thousands of legend entries (and one trace each)
+    are unreadable and slow in the browser. Hover still names each point's cluster.
+    """
     labels = np.asarray(labels, dtype=np.int64)
     names = np.where(labels < 0, "noise", np.char.add("cluster ", labels.astype(str))).astype(object)
-    clusters = [f"cluster {c}" for c in sorted(set(labels[labels >= 0].tolist()))]
-    colours = {name: CLUSTER_PALETTE[i % len(CLUSTER_PALETTE)] for i, name in enumerate(clusters)}
+    ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
     noise = int((labels < 0).sum())
+    caption = f"Colour: cluster, {plural(len(ids), 'cluster')}"
+    values = names
+    if len(ids) <= len(CLUSTER_PALETTE):
+        clusters = [f"cluster {c}" for c in ids.tolist()]
+    else:
+        shown = ids[np.lexsort((ids, -sizes))[:len(CLUSTER_PALETTE) - 1]]
+        clusters = [f"cluster {c}" for c in shown.tolist()]
+        rest = len(ids) - len(shown)
+        smaller = plural(rest, "smaller cluster")
+        values = np.where((labels >= 0) & ~np.isin(labels, shown), smaller, names).astype(object)
+        clusters.insert(0, smaller)  # drawn under the named clusters, just above noise
+        caption += (f"; the {len(shown)} largest in their own colours, the other {rest:,} in one dark grey"
+                    " (hover names each point's cluster)")
+    named = clusters[1:] if len(ids) > len(CLUSTER_PALETTE) else clusters
+    colours = {name: CLUSTER_PALETTE[i % len(CLUSTER_PALETTE)] for i, name in enumerate(named)}
+    if len(named) < len(clusters):
+        colours[clusters[0]] = OTHER
     cats = (["noise"] if noise else []) + clusters
-    caption = f"Colour: cluster, {plural(len(clusters), 'cluster')}"
     caption += f", {plural(noise, 'crystal')} of noise drawn grey." if noise else "."
-    if len(clusters) > len(CLUSTER_PALETTE):
-        caption += f" Colours repeat after {len(CLUSTER_PALETTE)} clusters; hover names each point's cluster."
-    return Colouring("cluster", "cluster", "categorical", names, names.tolist(), categories=cats, caption=caption,
+    return Colouring("cluster", "cluster", "categorical", values, names.tolist(), categories=cats, caption=caption,
                      colours={**colours, "noise": NOISE})

@@ -42,8 +42,21 @@ def test_cluster_colouring_has_noise_grey_and_a_colour_per_cluster() -> None:
     assert colour.colour_of("noise") == style.NOISE
     assert len({colour.colour_of(c) for c in colour.categories}) == 4
     assert "3 clusters, 2 crystals of noise drawn grey" in colour.caption
-    many = style.cluster_colouring(np.arange(25))
-    assert "repeat after 20" in many.caption and many.colour_of("cluster 20") == many.colour_of("cluster 0")
+
+
+def test_beyond_twenty_clusters_the_largest_keep_colours_and_the_rest_share_one() -> None:
+    sizes = {7: 50, 3: 40, **{c: 5 for c in range(100, 130)}}  # 32 clusters: 7 and 3 the largest
+    labels = np.concatenate([np.full(s, c) for c, s in sizes.items()] + [np.full(9, -1)])
+    colour = style.cluster_colouring(labels)
+    # drawn in this order: noise, the smaller clusters under the named ones, then those by size
+    assert colour.categories[:4] == ["noise", "13 smaller clusters", "cluster 7", "cluster 3"]
+    assert len(colour.categories) == 1 + 1 + 19 and colour.colour_of("13 smaller clusters") == style.OTHER
+    assert len({colour.colour_of(c) for c in colour.categories[2:]}) == 19
+    lumped = colour.values == "13 smaller clusters"
+    assert lumped.sum() == 13 * 5 and set(colour.values[labels == 7]) == {"cluster 7"}
+    assert colour.text[int(np.flatnonzero(lumped)[0])].startswith("cluster 1")  # hover keeps the real cluster
+    assert "32 clusters; the 19 largest in their own colours, the other 13 in one dark grey" in colour.caption
+    assert "9 crystals of noise drawn grey" in colour.caption
 
 
 def test_titles_sit_below_the_toolbar() -> None:
