@@ -1,8 +1,9 @@
-"""Device selection and global seeding for every torch-using stage."""
+"""Device selection, the cores this process may use, and global seeding for every torch-using stage."""
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 from typing import TYPE_CHECKING
 
@@ -11,11 +12,16 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEVICE_CHOICES", "resolve_device", "seed_everything"]
+__all__ = ["DEVICE_CHOICES", "cores", "resolve_device", "seed_everything"]
 
 logger = logging.getLogger(__name__)
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS says, else the machine's count)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -10,7 +10,7 @@ and the clusterer's parameters. Three kinds: :data:`KIND` (labels + summary), :d
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 
 from crystalrep.analysis import clusters
 from crystalrep.analysis.clusters import ClusterResult, Novelty
+from crystalrep.device import cores
 from crystalrep.store import Store, content_key
 
 __all__ = ["KIND", "NOVELTY_KIND", "SWEEP_KIND", "clusters_cached", "clusters_key", "is_stored", "novelty_cached",
@@ -28,6 +29,9 @@ SWEEP_KIND = "cluster_sweeps"
 NOVELTY_KIND = "novelty"
 CACHE_VERSION = 1
 _SWEEP_COLUMNS = ["min_cluster_size", "n_clusters", "noise_fraction"]
+# From here the sweep's sizes run in worker processes: HDBSCAN of 200k crystals takes ~26 s a size on
+# 10 principal components, against ~1 s to start a worker; below it the sizes take seconds in all.
+PARALLEL_ROWS = 5_000
 
 
 def clusters_key(embedding_key: str, *, method: str, min_cluster_size: int = 15, min_samples: int | None = None,
@@ -119,10 +123,25 @@ def clusters_cached(X: np.ndarray, embedding_key: str, *, method: str, min_clust
                          scores={int(kk): float(v) for kk, v in fields["scores"].items()}), hit
 
 
+def _sweep_rows(space: np.ndarray, size: int, min_samples: int | None) -> tuple[int, list[dict[str, Any]]]:
+    """One size of the sweep (module level, so a worker process can run it).
+
+    A worker gets a big ``space`` as joblib's read-only memory map, which hdbscan's Cython code
+    refuses ("cannot create writable memory view"): that one is copied.
+    """
+    space = np.require(space, requirements="W")
+    return size, clusters.cluster_sweep(space, [size], min_samples=min_samples).to_dict("records")
+
+
 def sweep_cached(X: np.ndarray, embedding_key: str, sizes: Sequence[int], *, min_samples: int | None = None,
                  pca_dims: int | None | str = "auto", store: Store | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                 progress: Callable[[int, int], None] | None = None,
+                 known: Mapping[int, ClusterResult] | None = None, n_jobs: int | None = None) -> pd.DataFrame:
     """:func:`~crystalrep.analysis.clusters.cluster_sweep` of ``X``, one stored artifact per size (so a sweep resumes where it stopped).
+
+    From :data:`PARALLEL_ROWS` rows the sizes not yet stored run in worker processes, one per core
+    (each HDBSCAN single-threaded, so every size gives the labels it gives alone); each is stored as it
+    finishes.
 
     Args:
         X: The embedding stored under ``embedding_key``.
@@ -131,24 +150,54 @@ def sweep_cached(X: np.ndarray, embedding_key: str, sizes: Sequence[int], *, min
         min_samples: HDBSCAN's core-distance neighbourhood.
         pca_dims: As in :func:`clusters_cached`.
         store: Artifact store (default ``$CRYSTALREP_HOME``).
-        progress: Called as ``progress(i, total)`` before size ``i`` (0-based) and once at the end.
+        progress: Called as ``progress(done, total)`` with the sizes done: 0 first, then after each size.
+        known: HDBSCAN results already computed on the same space with the same ``min_samples``
+            (``crystalrep cluster``'s own run), by ``min_cluster_size``: their counts are stored, not
+            computed again.
+        n_jobs: Worker processes (default: every core from :data:`PARALLEL_ROWS` rows, else none).
     """
     store = store if store is not None else Store()
     dims = resolved_pca_dims(pca_dims, len(X))
     space = functools.cache(lambda: clusters.hdbscan_space(X, dims))  # reduced once, only if a size runs
+    keys = {int(size): sweep_key(embedding_key, size, min_samples=min_samples, pca_dims=dims) for size in sizes}
+    ready: dict[int, list[dict[str, Any]]] = {
+        int(size): [{"min_cluster_size": int(size), "n_clusters": r.n_clusters, "noise_fraction": r.noise_fraction}]
+        for size, r in (known or {}).items() if int(size) in keys and 2 <= int(size) <= len(X)}
+    done = 0
 
-    def one(size: int) -> list[dict[str, Any]]:
-        return clusters.cluster_sweep(space(), [size], min_samples=min_samples).to_dict("records")
+    def tick() -> None:
+        if progress is not None:
+            progress(done, len(sizes))
+
+    def accept(value: Any) -> bool:
+        return isinstance(value, list)
+
+    tick()
+    todo = [size for size in dict.fromkeys(keys) if size not in ready and 2 <= size <= len(X)
+            and store.verified(SWEEP_KIND, keys[size]) is None]
+    jobs = min(len(todo), n_jobs if n_jobs is not None else cores() if len(X) >= PARALLEL_ROWS else 1)
+    counted: set[int] = set()
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        runs = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+            delayed(_sweep_rows)(space(), size, min_samples) for size in todo)
+        for size, value in runs:
+            ready[size] = value
+            store.memo_json(SWEEP_KIND, keys[size], functools.partial(list, value), accept=accept)
+            counted.add(size)
+            done += 1
+            tick()
+    def rows_of(size: int) -> list[dict[str, Any]]:
+        return ready[size] if size in ready else _sweep_rows(space(), size, min_samples)[1]
 
     rows: list[dict[str, Any]] = []
-    for i, size in enumerate(sizes):
-        if progress is not None:
-            progress(i, len(sizes))
-        value, _ = store.memo_json(SWEEP_KIND, sweep_key(embedding_key, size, min_samples=min_samples, pca_dims=dims),
-                                   functools.partial(one, int(size)), accept=lambda v: isinstance(v, list))
+    for size in map(int, sizes):
+        value, _ = store.memo_json(SWEEP_KIND, keys[size], functools.partial(rows_of, size), accept=accept)
         rows.extend(value)
-    if progress is not None:
-        progress(len(sizes), len(sizes))
+        if size not in counted:
+            done += 1
+            tick()
     return pd.DataFrame(rows, columns=_SWEEP_COLUMNS).astype({"min_cluster_size": int, "n_clusters": int,
                                                               "noise_fraction": float})
 

@@ -201,10 +201,12 @@ def cmd_cluster(args: argparse.Namespace) -> None:
 
     def report(done: int, n: int) -> None:
         if done < n:
-            _step(args, f"step {3 + done} of {total}: HDBSCAN sweep at min_cluster_size {sizes[done]}")
+            _step(args, f"step {3 + done} of {total}: HDBSCAN sweep of min_cluster_size "
+                        f"{', '.join(map(str, sizes))} ({done} of {n} done)")
 
+    known = {args.min_cluster_size: result} if args.method == "hdbscan" else None  # that size is already clustered
     sweep = cluster_cache.sweep_cached(X, meta["key"], sizes, min_samples=args.min_samples, pca_dims=pca_dims,
-                                       progress=report)
+                                       progress=report, known=known)
     truth = dataset.table[args.label] if args.label else None
     ami = clusters.adjusted_mutual_info(result.labels, truth) if truth is not None else None
     crosstab = {}

@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 
 from crystalrep.datasets import DatasetError
+from crystalrep.device import cores
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def can_fork() -> bool:
 
 def default_workers() -> int:
     """Worker processes when none are asked for: every core of this machine."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return cores()
 
 
 def fan_out(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int = 1, ray: str | None = None,

@@ -55,6 +55,40 @@ def test_sweep_is_stored_size_by_size(X: np.ndarray) -> None:
     assert full.iloc[:2].equals(partial) and calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
+def test_sweep_sizes_run_in_worker_processes_with_the_labels_they_give_alone(X: np.ndarray) -> None:
+    calls: list[tuple[int, int]] = []
+    store = Store()
+    parallel = cluster_cache.sweep_cached(X, "e", [10, 5, 500, 20], n_jobs=2, store=store,
+                                          progress=lambda d, n: calls.append((d, n)))
+    assert parallel.to_dict("records") == clusters.cluster_sweep(X, [10, 5, 500, 20]).to_dict("records")
+    assert [d for d, _ in calls] == [0, 1, 2, 3, 4] and {n for _, n in calls} == {4}  # 500 > n: no row, still counted
+    assert all(cluster_cache.is_stored(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key("e", s)) for s in (5, 10, 20))
+
+
+def test_workers_cluster_a_space_big_enough_to_reach_them_as_a_read_only_memory_map() -> None:
+    rng = np.random.default_rng(3)
+    big = np.vstack([rng.normal(c, 0.3, size=(3_000, 16)) for c in (0.0, 3.0, 6.0)])  # 1.2 MB > joblib's 1 MB
+    sweep = cluster_cache.sweep_cached(big, "big", [50, 400], n_jobs=2, pca_dims=0)
+    assert sweep.to_dict("records") == clusters.cluster_sweep(big, [50, 400]).to_dict("records")
+
+
+def test_a_size_already_clustered_is_stored_from_that_result_not_run_again(
+        X: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[int] = []
+    real = cluster_cache._sweep_rows
+
+    def counted(space: np.ndarray, size: int, min_samples: int | None) -> tuple[int, list]:
+        ran.append(size)
+        return real(space, size, min_samples)
+
+    monkeypatch.setattr(cluster_cache, "_sweep_rows", counted)
+    result, _ = cluster_cache.clusters_cached(X, "e", method="hdbscan", min_cluster_size=10)
+    sweep = cluster_cache.sweep_cached(X, "e", [5, 10], known={10: result}, n_jobs=1)
+    assert ran == [5]
+    assert sweep.to_dict("records") == clusters.cluster_sweep(X, [5, 10]).to_dict("records")
+    assert cluster_cache.is_stored(cluster_cache.SWEEP_KIND, cluster_cache.sweep_key("e", 10))
+
+
 @pytest.fixture
 def wide() -> np.ndarray:
     """Three groups in 16 dimensions, separated in a few of them (the rest is noise)."""

@@ -94,7 +94,8 @@ def test_cluster_reports_its_steps_on_stderr(ds: Dataset, capsys: pytest.Capture
                  "--sweep", "3,5", "--label", "", "--json"]) == 0
     err = capsys.readouterr().err
     assert "step 1 of 4: HDBSCAN (min_cluster_size 3) on 30 rows" in err
-    assert "step 4 of 4: HDBSCAN sweep at min_cluster_size 5" in err
+    assert "step 3 of 4: HDBSCAN sweep of min_cluster_size 3, 5 (0 of 2 done)" in err
+    assert "step 4 of 4: HDBSCAN sweep of min_cluster_size 3, 5 (1 of 2 done)" in err  # size 3: the run above
 
 
 def test_probe_curve_stores_the_all_label_probe_and_the_curve(ds: Dataset, capsys: pytest.CaptureFixture[str]) -> None:
