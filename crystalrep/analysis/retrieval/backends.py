@@ -14,8 +14,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "METRICS", "TIE_RESOLUTION", "TIE_RTOL", "Search", "exact_grid_distances", "normalise", "tie_broken",
-           "tie_unit"]
+__all__ = ["BACKENDS", "METRICS", "TIE_RESOLUTION", "TIE_RTOL", "Search", "exact_grid_distances", "fetch_settled",
+           "normalise", "tie_broken", "tie_unit"]
 
 Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 METRICS = ("cosine", "euclidean")
@@ -95,6 +95,40 @@ def exact_grid_distances(X: np.ndarray, idx: np.ndarray, Q: np.ndarray, metric: 
     return (np.round(d / unit) * unit).astype(np.float32)
 
 
+def fetch_settled(search: Search, Q: np.ndarray, k: int, limit: int, *,
+                  kth_at: Callable[[np.ndarray, int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates ``(distances, indices)`` for each query, fetched until its k-th is clearly nearer than the last one.
+
+    Only the queries whose k-th distance may tie with a candidate not yet fetched are searched
+    again, wider (doubling, at most ``limit``): with many duplicate rows widening every query of a
+    chunk for the few with long ties cost minutes at 200k rows. The others keep their candidates,
+    padded as "not found" (index -1, distance infinity).
+
+    Args:
+        search: The backend.
+        Q: Queries.
+        k: The place whose distance must be settled.
+        limit: Most candidates to fetch.
+        kth_at: ``kth_at(indices, fetched)``: the column holding each query's k-th item (default
+            ``k - 1``; a search over groups of rows counts rows, not candidates).
+    """
+    fetch = min(limit, k + 8)
+    dist, idx = search(Q, fetch)
+    todo = np.arange(len(Q))
+    while fetch < limit and len(todo):
+        at = np.full(len(todo), k - 1) if kth_at is None else kth_at(idx[todo], fetch)
+        edge = dist[todo, at].astype(np.float64)
+        todo = todo[~(dist[todo, fetch - 1] > edge + TIE_RTOL * (1.0 + np.abs(edge)))]
+        if not len(todo):
+            break
+        fetch = min(limit, 2 * fetch)
+        wider_d, wider_i = search(Q[todo], fetch)
+        pad = ((0, 0), (0, fetch - dist.shape[1]))
+        dist, idx = np.pad(dist, pad, constant_values=np.inf), np.pad(idx, pad, constant_values=-1)
+        dist[todo], idx[todo] = wider_d, wider_i
+    return dist, idx
+
+
 def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | None = None) -> Search:
     """Wrap a backend so results are ordered by (distance, row index), whichever backend ran.
 
@@ -110,24 +144,7 @@ def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | N
     unit = tie_unit(X, metric)
 
     def search_sorted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        limit = max(cap, k)
-        fetch = min(limit, k + 8)
-        dist, idx = search(Q, fetch)
-        todo = np.arange(len(Q))
-        # Only the queries whose k-th distance may tie with a candidate not yet fetched are searched
-        # again, wider: with many duplicate rows (composition-only encoders) widening every query of a
-        # chunk for the few with long ties cost minutes at 200k rows. The others keep their candidates,
-        # padded as "not found" (sorted last), so every query ends with the same candidates as before.
-        while fetch < limit and len(todo):
-            edge = dist[todo, k - 1].astype(np.float64)
-            todo = todo[~(dist[todo, fetch - 1] > edge + TIE_RTOL * (1.0 + np.abs(edge)))]
-            if not len(todo):
-                break
-            fetch = min(limit, 2 * fetch)
-            wider_d, wider_i = search(Q[todo], fetch)
-            pad = ((0, 0), (0, fetch - dist.shape[1]))
-            dist, idx = np.pad(dist, pad, constant_values=np.inf), np.pad(idx, pad, constant_values=-1)
-            dist[todo], idx[todo] = wider_d, wider_i
+        dist, idx = fetch_settled(search, Q, k, max(cap, k))
         found = idx >= 0
         idx = np.where(found, idx, n)  # a missing candidate sorts after every row
         exact = np.empty(idx.shape, dtype=np.float32)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crystalrep.analysis.retrieval.backends import TIE_RTOL, Search, exact_grid_distances
+from crystalrep.analysis.retrieval.backends import Search, exact_grid_distances, fetch_settled
 
 __all__ = ["RowGroups", "grouped_tie_broken", "row_groups"]
 
@@ -86,20 +86,10 @@ def grouped_tie_broken(search: Search, groups: RowGroups, U: np.ndarray, metric:
         return np.where(gidx >= 0, sizes[np.maximum(gidx, 0)], 0).cumsum(axis=1)
 
     def search_sorted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        fetch = min(cap, k + 8)
-        dist, gidx = search(Q, fetch)
-        todo = np.arange(len(Q))
-        while fetch < cap and len(todo):
-            at_k = np.minimum((rows_reached(gidx[todo]) < k).sum(axis=1), fetch - 1)  # group of the k-th row
-            edge = dist[todo, at_k].astype(np.float64)
-            todo = todo[~(dist[todo, fetch - 1] > edge + TIE_RTOL * (1.0 + np.abs(edge)))]
-            if not len(todo):
-                break
-            fetch = min(cap, 2 * fetch)
-            wider_d, wider_i = search(Q[todo], fetch)
-            pad = ((0, 0), (0, fetch - dist.shape[1]))
-            dist, gidx = np.pad(dist, pad, constant_values=np.inf), np.pad(gidx, pad, constant_values=-1)
-            dist[todo], gidx[todo] = wider_d, wider_i
+        def kth_group(gidx: np.ndarray, fetched: int) -> np.ndarray:  # the group holding each query's k-th row
+            return np.minimum((rows_reached(gidx) < k).sum(axis=1), fetched - 1)
+
+        dist, gidx = fetch_settled(search, Q, k, cap, kth_at=kth_group)
         per_group = min(k, int(sizes.max()))
         step = np.arange(per_group)
         out_d = np.empty((len(Q), k), dtype=np.float32)
