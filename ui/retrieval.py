@@ -289,11 +289,27 @@ def search_sentence(info: dict[str, Any] | None) -> str:
     """How the neighbours were found, for a caption beside them: exact, or approximate with its measured recall@10."""
     if not info:
         return ""
+    rows, distinct = int(info["rows"]), int(info.get("distinct_vectors", info["rows"]))
+    repeats = (f" They hold {distinct:,} distinct vectors: crystals with the same vector tie and are listed in "
+               "dataset order." if distinct < rows else "")
     if info.get("search") != "approximate":
-        return f"Exact search over all {int(info['rows']):,} crystals."
-    return (f"Approximate search over {int(info['rows']):,} crystals ({info['method']}, {info['nlist']:,} lists, "
+        return f"Exact search over all {rows:,} crystals." + repeats
+    return (f"Approximate search over {rows:,} crystals ({info['method']}, {info['nlist']:,} lists, "
             f"{info['nprobe']:,} probed): measured recall@10 against exact search = {info['recall_at_10']:.3f} "
-            f"on {int(info['n_queries']):,} held-out crystals.")
+            f"on {int(info['n_queries']):,} held-out crystals." + repeats)
+
+
+def identical_sentence(count: int | None, encoder: str, k: int) -> str:
+    """A note beside a crystal's neighbours when other crystals share its vector exactly ("" when none do)."""
+    if not count:
+        return ""
+    if count == 1:
+        return (f"1 other crystal has exactly this {encoder} vector, so the embedding cannot tell it from the query: "
+                "it comes first, at distance 0.")
+    listed = (f"all {k} neighbours listed are among them" if count >= k
+              else "they come first, at distance 0")
+    return (f"{count:,} other crystals have exactly this {encoder} vector, so the embedding cannot tell them from "
+            f"the query: {listed}, in dataset order.")
 
 
 def comparison(ref: DatasetRef, names: list[str], k: int, metric: str,

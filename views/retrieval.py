@@ -59,6 +59,8 @@ if table is not None:
     st.caption(f"{name} embedding, {metric} distance"
                + (", the query itself excluded. " if upload is None else "; distance ≈ 0: the encoder cannot tell that crystal from the query. ")
                + rv.search_sentence(table.attrs.get("search")))
+    if identical := rv.identical_sentence(table.attrs.get("identical"), name, len(table)):
+        st.caption(f":material/content_copy: {identical}")
     st.dataframe(plots_structures.neighbour_display(table), hide_index=True, width="stretch",
                  column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
     spread = rv.spread(ref, rows, query_row)

@@ -120,3 +120,15 @@ def test_approximate_index_over_copies_measures_recall_on_rows() -> None:
     d_a, _ = index.query_rows(np.arange(200), k=10)
     d_e, _ = exact.query_rows(np.arange(200), k=10)
     assert np.mean(d_a <= d_e[:, -1:] + 1e-6) >= 0.99
+
+
+def test_each_row_knows_its_copies_and_the_index_its_distinct_vectors() -> None:
+    X = np.array([[1, 0], [2, 0], [1, 0], [3, 0], [1, 0]], dtype=np.float32)
+    index = KnnIndex(metric="euclidean").fit(X)
+    assert [index.copies(r) for r in range(5)] == [2, 0, 2, 0, 2]
+    assert index.search_info["distinct_vectors"] == 3 and index.search_info["rows"] == 5
+    plain = KnnIndex(metric="euclidean").fit(np.eye(3, dtype=np.float32))
+    assert plain.copies(1) == 0 and plain.search_info["distinct_vectors"] == 3
+    with pytest.raises(ValueError, match="outside the index"):
+        index.copies(5)
+

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 from streamlit.testing.v1 import AppTest
@@ -222,3 +223,33 @@ def test_big_dataset_picker_is_a_search_not_a_full_list(small: Dataset, monkeypa
     assert 2 <= len(picker.options) <= rv.PICKER_MATCHES
     assert all(formula.lower() in option.lower() for option in picker.options[1:])
     assert expected == [] or len(picker.options) - 1 <= len(expected)
+
+
+def test_crystals_sharing_the_query_vector_are_said_to_tie() -> None:
+    from ui import retrieval as rv
+    from ui import state
+
+    full = load_dataset("default")
+    carbon = [int(i) for i in np.flatnonzero(full.table["formula"].astype(str).to_numpy() == "C")]
+    assert len(carbon) > 10  # polymorphs: one magpie vector (magpie describes composition only)
+    poly = full.subset(sorted(set(range(0, 1886, 60)) | set(carbon)), name="poly")
+    save_dataset(poly)
+    query = int(np.flatnonzero(poly.table["formula"].astype(str).to_numpy() == "C")[0])
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[state.DATASET] = "poly"
+    at.session_state[state.ENCODERS] = ["magpie"]
+    at.run()
+    at = at.switch_page(PAGE).run()
+    at.selectbox(key=rv.ROW).set_value(query).run()
+    assert not at.exception, [e.message for e in at.exception]
+    table = _neighbours(at)
+    copies = len(carbon) - 1
+    assert (table["distance"] == 0).all() and set(table["formula"]) == {"C"}
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{copies} other crystals have exactly this magpie vector" in captions
+    assert "all 10 neighbours listed are among them, in dataset order" in captions
+    distinct = len(np.unique(load_embedding(poly, "magpie")[0], axis=0))
+    assert distinct < len(poly) - 9
+    assert f"Exact search over all {len(poly):,} crystals. They hold {distinct:,} distinct vectors" in captions
+    at.slider(key=rv.K).set_value(copies + 2).run()
+    assert "they come first, at distance 0, in dataset order" in " ".join(c.value for c in at.caption)

@@ -108,11 +108,14 @@ class KnnIndex:
 
     @property
     def search_info(self) -> dict[str, object]:
-        """How neighbours are found: ``search`` (exact / approximate), its parameters and measured ``recall_at_10``."""
+        """How neighbours are found: ``search`` (exact / approximate), its parameters and measured ``recall_at_10``.
+
+        ``distinct_vectors`` is fewer than ``rows`` when rows repeat a vector.
+        """
         if not hasattr(self, "_search"):
             raise ValueError("the index is not fitted; call fit(X) first.")
         info: dict[str, object] = {"search": "exact", "rows": self.n_, "recall_at_10": 1.0,
-                                   "standardised": self.standardiser_ is not None}
+                                   "standardised": self.standardiser_ is not None, "distinct_vectors": len(self._data)}
         if self.standardiser_ is not None:
             info["dropped_constant_columns"] = self.standardiser_.n_dropped
         if self.approximate_ is not None:
@@ -171,6 +174,14 @@ class KnnIndex:
                                         "nprobe": int(index.nprobe)}, recall_at_10=recall, n_queries=n_queries,
                                         seconds=time.perf_counter() - start, curve=curve)
         self._faiss_index = index
+
+    def copies(self, row: int) -> int:
+        """Other indexed rows with exactly ``row``'s vector (as searched: standardised, normalised)."""
+        if not hasattr(self, "_search"):
+            raise ValueError("the index is not fitted; call fit(X) first.")
+        if not 0 <= row < self.n_:
+            raise ValueError(f"row {row} is outside the index (0..{self.n_ - 1}).")
+        return 0 if self.groups_ is None else int(self.groups_.sizes[self.groups_.group[row]]) - 1
 
     def _check(self, k: int) -> None:
         if not hasattr(self, "_search"):

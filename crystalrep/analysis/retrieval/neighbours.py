@@ -178,12 +178,18 @@ def neighbours_of(
 
 def neighbours_of_row(row: int, dataset: Dataset, encoder: str | Encoder, *, k: int = 10,
                       metric: str = "cosine", store: Store | None = None) -> pd.DataFrame:
-    """Like :func:`neighbours_of` for a crystal already in the dataset (itself excluded)."""
+    """Like :func:`neighbours_of` for a crystal already in the dataset (itself excluded).
+
+    ``attrs["identical"]`` counts the other crystals whose vector is exactly the query's
+    (composition-only encoders give every polymorph the same one): they tie at distance 0.
+    """
     if not 0 <= row < len(dataset):
         raise ValueError(f"row {row} is outside the dataset (0..{len(dataset) - 1}).")
     index = dataset_index(dataset, encoder, metric=metric, store=store)
     distances, indices = index.query_rows([row], k)
-    return neighbour_table(dataset, distances[0], indices[0], search=index.search_info)
+    table = neighbour_table(dataset, distances[0], indices[0], search=index.search_info)
+    table.attrs["identical"] = index.copies(row)
+    return table
 
 
 def dataset_report(dataset: Dataset, encoder: str | Encoder, *, k: int = 10, metric: str = "cosine",
