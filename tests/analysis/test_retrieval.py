@@ -245,3 +245,17 @@ def test_dataset_report_samples_queries_above_the_cap_and_says_so(proto_dataset,
     assert sampled.attrs["queries"] == {"n": 4, "of": n, "seed": 1} and spread is not None
     again, _ = dataset_report(proto_dataset, "magpie", k=3, store=store, max_queries=4, seed=1)
     assert again.equals(sampled)  # seeded: the same rows every time
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_wise_normalising_equals_numpy_bit_for_bit(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis.retrieval import backends
+
+    monkeypatch.setattr(backends, "_ROWS", 4)  # 11 rows: three blocks
+    X = (np.random.default_rng(2).normal(size=(11, 9)) * 50).astype(dtype)
+    X[5] = 0.0  # a zero row stays zero
+    expected = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    got = backends.normalise(X)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected) and not np.shares_memory(got, X)
+    own = X.copy()
+    assert backends.normalise(own, inplace=True) is own and np.array_equal(own, expected)

@@ -37,6 +37,41 @@ def test_row_groups_keep_row_order_and_cover_every_row() -> None:
     assert row_groups(np.eye(4, dtype=np.float32)) is None  # nothing repeated: no grouping
 
 
+def _by_sorting(X: np.ndarray) -> list[list[int]]:
+    """Groups of identical rows (as bytes) found the slow, obvious way: rows sorted by their bytes."""
+    groups: dict[bytes, list[int]] = {}
+    for i, row in enumerate(np.ascontiguousarray(X)):
+        groups.setdefault(row.tobytes(), []).append(i)
+    return sorted(groups.values())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_hashed_grouping_equals_grouping_by_bytes(dtype: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis.retrieval import duplicates
+
+    monkeypatch.setattr(duplicates, "_BLOCK_ROWS", 64)  # several blocks
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 3)).astype(dtype)[rng.integers(0, 60, size=500)]  # float16 x 3: 6-byte rows, padded
+    X[:5] = -0.0
+    X[5:9] = 0.0  # equal as numbers, different as bytes: kept apart
+    got = row_groups(X)
+    assert got is not None
+    found = sorted(got.members[a:b].tolist() for a, b in zip(got.offsets[:-1], got.offsets[1:], strict=True))
+    assert found == _by_sorting(X)
+    assert got.first.tolist() == sorted(got.first.tolist()) and (got.group[got.first] == np.arange(len(got.first))).all()
+
+
+def test_a_hash_collision_falls_back_to_exact_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis.retrieval import duplicates
+
+    monkeypatch.setattr(duplicates, "_row_hashes", lambda words: np.zeros(len(words), dtype=np.uint64))
+    X = _repeated(4)
+    got = row_groups(X)
+    assert got is not None
+    found = sorted(got.members[a:b].tolist() for a, b in zip(got.offsets[:-1], got.offsets[1:], strict=True))
+    assert found == _by_sorting(X)
+
+
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("backend", ["faiss", "sklearn"])
 @pytest.mark.parametrize("seed", [0, 1])

@@ -97,3 +97,21 @@ def test_a_real_pair_magpie_could_not_tell_apart_gets_a_sensible_distance(tmp_pa
     upload = neighbours_of(ds.structure(a), ds, "magpie", k=len(ds), store=store)  # the same transform for an upload
     assert upload.loc[0, "distance"] < 1e-5 and table.attrs["search"]["search"] == "exact"
     assert float(upload.loc[upload["row"] == b, "distance"].iloc[0]) == pytest.approx(d, abs=1e-5)
+
+
+@pytest.mark.parametrize("n", [2, 7, 8, 20])
+def test_block_wise_standardising_equals_the_whole_array_formula_bit_for_bit(
+        n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crystalrep.analysis.retrieval import features
+
+    monkeypatch.setattr(features, "_ROWS", 7)  # blocks of 7 rows: n = 8 and 20 cross block edges
+    rng = np.random.default_rng(n)
+    X = (rng.normal(size=(n, 12)) * rng.uniform(0.01, 1000, size=12)).astype(np.float32)
+    X[:, 3] = 7.0  # a constant column, dropped
+    whole = X.astype(np.float64)
+    mean, std = whole.mean(axis=0), whole.std(axis=0)
+    scaler = Standardiser().fit(X)
+    keep = scaler.keep_
+    assert not keep[3] and np.array_equal(scaler.mean_, mean[keep]) and np.array_equal(scaler.scale_, std[keep])
+    expected = ((whole[:, keep] - mean[keep]) / std[keep]).astype(np.float32)
+    assert np.array_equal(scaler.transform(X), expected) and np.array_equal(scaler.transform(whole), expected)

@@ -21,6 +21,7 @@ from crystalrep.analysis.retrieval.backends import Search, exact_grid_distances,
 __all__ = ["RowGroups", "grouped_tie_broken", "row_groups"]
 
 _BLOCK = 256  # queries expanded at once: bounded memory (queries x candidates x k)
+_BLOCK_ROWS = 8192  # rows hashed or compared at once
 
 
 @dataclass(frozen=True)
@@ -45,24 +46,61 @@ class RowGroups:
         return np.diff(self.offsets)
 
 
+def _words(X: np.ndarray) -> np.ndarray:
+    """The bytes of each row as 32-bit words ``(n, w)`` (a view; rows zero-padded to whole words if needed)."""
+    raw = X.reshape(len(X), -1).view(np.uint8)
+    if raw.shape[1] % 4:
+        raw = np.pad(raw, ((0, 0), (0, 4 - raw.shape[1] % 4)))
+    return raw.view(np.uint32)
+
+
+def _row_hashes(words: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's words (a random linear form mod 2**64, then mixed), ``_BLOCK_ROWS`` rows at a time."""
+    weights = np.random.default_rng(0x5EED).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    out = np.empty(len(words), dtype=np.uint64)
+    for start in range(0, len(words), _BLOCK_ROWS):
+        part = words[start:start + _BLOCK_ROWS].astype(np.uint64)
+        part *= weights  # wraps mod 2**64
+        out[start:start + _BLOCK_ROWS] = part.sum(axis=1, dtype=np.uint64)
+    out ^= out >> np.uint64(31)
+    return out
+
+
+def _grouped_by_bytes(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first row of each group, group of each row)``: rows hashed, then every row checked against its group's first.
+
+    A hash collision (two different rows, one hash) is caught by the check; the rows are then
+    grouped by sorting their bytes instead, which is exact but copies and sorts every row.
+    """
+    _, first, group = np.unique(_row_hashes(words), return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    for start in range(0, len(words), _BLOCK_ROWS):
+        part = slice(start, start + _BLOCK_ROWS)
+        if not np.array_equal(words[part], words[first[group[part]]]):
+            keys = np.ascontiguousarray(words).view(np.dtype((np.void, 4 * words.shape[1]))).ravel()
+            _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+            return first, group.reshape(-1)
+    return first, group
+
+
 def row_groups(X: np.ndarray) -> RowGroups | None:
     """Group the identical rows of ``X`` (2-D); ``None`` when every row is distinct.
 
     Rows are compared as bytes, so ``0.0`` and ``-0.0`` land in different groups: that only
-    searches one more vector, it never merges rows that differ.
+    searches one more vector, it never merges rows that differ. Rows are hashed and the hash groups
+    checked row by row, in blocks: at 200k x 132 float32 this takes no full-size copy of ``X``.
     """
     X = np.ascontiguousarray(X)
     n = len(X)
     if n < 2 or X.shape[1] == 0:
         return None
-    keys = X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
-    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    first, group = _grouped_by_bytes(_words(X))
     if len(first) == n:
         return None
     by_first = np.argsort(first)  # number the groups in the order their first rows come
     rank = np.empty_like(by_first)
     rank[by_first] = np.arange(len(by_first))
-    group = rank[group.reshape(-1)].astype(np.int64)
+    group = rank[group].astype(np.int64)
     members = np.argsort(group, kind="stable").astype(np.int64)
     offsets = np.zeros(len(first) + 1, dtype=np.int64)
     np.cumsum(np.bincount(group, minlength=len(first)), out=offsets[1:])

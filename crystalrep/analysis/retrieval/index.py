@@ -103,8 +103,8 @@ class KnnIndex:
             raise ValueError("the vectors contain NaN or infinite values.")
         scaler = getattr(self, "standardiser_", None)
         if scaler is not None:
-            X = scaler.transform(X)
-        return np.ascontiguousarray(normalise(X)) if self.metric == "cosine" else X
+            X = scaler.transform(X)  # a fresh array: normalised in place
+        return normalise(X, inplace=scaler is not None) if self.metric == "cosine" else X
 
     @property
     def search_info(self) -> dict[str, object]:
