@@ -138,7 +138,7 @@ def novelty(ref: DatasetRef, name: str, embedding_key: str) -> clusters.Novelty:
 def agreement(ref: DatasetRef, labels_pred: np.ndarray, label: str) -> tuple[pd.DataFrame, float]:
     """Cross-tab of clusters × ``label`` and their adjusted mutual information."""
     truth = dataset(ref).table[label]
-    return clusters.crosstab(labels_pred, truth), clusters.adjusted_mutual_info(labels_pred, truth)
+    return clusters.crosstab(labels_pred, truth), cluster_cache.ami_cached(labels_pred, truth)[0]
 
 
 def sweep_sizes(n: int) -> list[int]:

@@ -21,12 +21,13 @@ from crystalrep.analysis.clusters import ClusterResult, Novelty
 from crystalrep.device import cores
 from crystalrep.store import Store, content_key
 
-__all__ = ["KIND", "NOVELTY_KIND", "SWEEP_KIND", "clusters_cached", "clusters_key", "is_stored", "novelty_cached",
+__all__ = ["AGREEMENT_KIND", "KIND", "NOVELTY_KIND", "SWEEP_KIND", "agreement_key", "ami_cached", "clusters_cached", "clusters_key", "is_stored", "novelty_cached",
            "novelty_key", "sweep_cached", "sweep_key"]
 
 KIND = "clusters"
 SWEEP_KIND = "cluster_sweeps"
 NOVELTY_KIND = "novelty"
+AGREEMENT_KIND = "cluster_agreement"
 CACHE_VERSION = 1
 _SWEEP_COLUMNS = ["min_cluster_size", "n_clusters", "noise_fraction"]
 # From here the sweep's sizes run in worker processes: HDBSCAN of 200k crystals takes ~26 s a size on
@@ -73,6 +74,30 @@ def novelty_key(embedding_key: str, *, k: int = 10, top: float = 0.01, metric: s
     """Store key of the novelty scores (distance to the k-th neighbour, the top fraction flagged)."""
     return content_key({"v": CACHE_VERSION, "embedding": embedding_key, "k": int(k), "top": float(top),
                         "metric": metric})
+
+
+def agreement_key(labels_pred: np.ndarray, labels_true: Sequence[Any] | np.ndarray | pd.Series) -> str:
+    """Store key of the agreement of two labellings: a digest of each (the cluster labels, the label column)."""
+    import hashlib
+
+    pred = np.ascontiguousarray(np.asarray(labels_pred, dtype=np.int64))
+    true = pd.util.hash_pandas_object(pd.Series(np.asarray(labels_true, dtype=object)), index=False).to_numpy()
+    return content_key({"v": CACHE_VERSION, "pred": hashlib.sha256(pred.tobytes()).hexdigest(),
+                        "true": hashlib.sha256(np.ascontiguousarray(true).tobytes()).hexdigest()})
+
+
+def ami_cached(labels_pred: np.ndarray, labels_true: Sequence[Any] | np.ndarray | pd.Series, *,
+               store: Store | None = None) -> tuple[float, bool]:
+    """:func:`~crystalrep.analysis.clusters.adjusted_mutual_info`, stored; returns ``(ami, from_cache)``.
+
+    Its expected-mutual-information term grows with clusters x classes: 4,009 HDBSCAN clusters of
+    200,000 crystals against 7 crystal systems take about 2 s, on every cold server without the store.
+    """
+    value, hit = (store if store is not None else Store()).memo_json(
+        AGREEMENT_KIND, agreement_key(labels_pred, labels_true),
+        lambda: {"ami": clusters.adjusted_mutual_info(labels_pred, labels_true)},
+        accept=lambda v: isinstance(v, dict) and isinstance(v.get("ami"), (int, float)))
+    return float(value["ami"]), hit
 
 
 def is_stored(kind: str, key: str, *, store: Store | None = None) -> bool:

@@ -176,6 +176,7 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     """
     from crystalrep.analysis import cluster_cache, clusters
     from crystalrep.datasets import load_dataset
+    from crystalrep.plots.clusters import label_columns
 
     dataset = load_dataset(args.dataset)
     if args.label and args.label not in dataset.table.columns:
@@ -183,7 +184,8 @@ def cmd_cluster(args: argparse.Namespace) -> None:
                          f"{', '.join(map(str, dataset.table.columns))}.")
     sizes = ints(args.sweep, "--sweep") if args.sweep else []
     _, X, meta = embedding(args, dataset)
-    total = 2 + len(sizes)
+    compare = label_columns(dataset)  # the Clusters page's "compare with" choices: their AMI is stored for it
+    total = 2 + len(sizes) + bool(compare)
     pca_dims = "auto" if args.pca_dims is None else args.pca_dims
     if args.pca_dims is not None and args.pca_dims < 0:
         raise ValueError(f"--pca-dims must be 0 (every dimension) or a number of components, got {args.pca_dims}.")
@@ -207,8 +209,12 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     known = {args.min_cluster_size: result} if args.method == "hdbscan" else None  # that size is already clustered
     sweep = cluster_cache.sweep_cached(X, meta["key"], sizes, min_samples=args.min_samples, pca_dims=pca_dims,
                                        progress=report, known=known)
+    if compare:
+        _step(args, f"step {total} of {total}: agreement (adjusted mutual information) with {', '.join(compare)}")
+        for column in compare:
+            cluster_cache.ami_cached(result.labels, dataset.table[column])
     truth = dataset.table[args.label] if args.label else None
-    ami = clusters.adjusted_mutual_info(result.labels, truth) if truth is not None else None
+    ami = cluster_cache.ami_cached(result.labels, truth)[0] if truth is not None else None
     crosstab = {}
     if truth is not None:
         crosstab = {str(c): {str(k): int(v) for k, v in row[row > 0].sort_values(ascending=False).items()}

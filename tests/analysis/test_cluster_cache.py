@@ -138,3 +138,18 @@ def test_principal_components_are_only_taken_when_fewer_than_the_columns(wide: n
         clusters.hdbscan_space(wide, -1)
     assert clusters.hdbscan_pca_dims(clusters.PCA_ABOVE) is None
     assert clusters.hdbscan_pca_dims(clusters.PCA_ABOVE + 1) == clusters.PCA_DIMS
+
+
+def test_agreement_is_stored_under_both_labellings(X: np.ndarray) -> None:
+    import pandas as pd
+
+    labels = clusters.hdbscan_clusters(X, min_cluster_size=10).labels
+    truth = pd.Series(np.where(np.arange(len(X)) % 3 == 0, "a", "b"))
+    truth[4] = None  # a missing label is left out, as adjusted_mutual_info does
+    ami, hit = cluster_cache.ami_cached(labels, truth)
+    assert not hit and ami == clusters.adjusted_mutual_info(labels, truth)
+    again, hit = cluster_cache.ami_cached(labels, truth)
+    assert hit and again == ami
+    other = truth.where(np.arange(len(X)) != 7, "c")
+    assert cluster_cache.agreement_key(labels, other) != cluster_cache.agreement_key(labels, truth)
+    assert cluster_cache.agreement_key(labels[::-1], truth) != cluster_cache.agreement_key(labels, truth)

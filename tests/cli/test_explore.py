@@ -92,10 +92,19 @@ def test_kmeans_with_a_given_k_is_stored_with_every_score(ds: Dataset, capsys: p
 def test_cluster_reports_its_steps_on_stderr(ds: Dataset, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cluster", "--dataset", "cli", "--encoder", "magpie", "--min-cluster-size", "3",
                  "--sweep", "3,5", "--label", "", "--json"]) == 0
-    err = capsys.readouterr().err
-    assert "step 1 of 4: HDBSCAN (min_cluster_size 3) on 30 rows" in err
-    assert "step 3 of 4: HDBSCAN sweep of min_cluster_size 3, 5 (0 of 2 done)" in err
-    assert "step 4 of 4: HDBSCAN sweep of min_cluster_size 3, 5 (1 of 2 done)" in err  # size 3: the run above
+    out, err = capsys.readouterr()
+    assert "step 1 of 5: HDBSCAN (min_cluster_size 3) on 30 rows" in err
+    assert "step 3 of 5: HDBSCAN sweep of min_cluster_size 3, 5 (0 of 2 done)" in err
+    assert "step 4 of 5: HDBSCAN sweep of min_cluster_size 3, 5 (1 of 2 done)" in err  # size 3: the run above
+    from crystalrep.analysis import cluster_cache
+    from crystalrep.plots.clusters import label_columns
+
+    columns = label_columns(ds)
+    assert columns and f"step 5 of 5: agreement (adjusted mutual information) with {', '.join(columns)}" in err
+    labels = np.asarray(json.loads(out)["labels"])
+    for column in columns:  # stored for the Clusters page, though this run compared with no label
+        key = cluster_cache.agreement_key(labels, ds.table[column])
+        assert cluster_cache.is_stored(cluster_cache.AGREEMENT_KIND, key)
 
 
 def test_probe_curve_stores_the_all_label_probe_and_the_curve(ds: Dataset, capsys: pytest.CaptureFixture[str]) -> None:
