@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import numpy as np
+import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -259,3 +260,31 @@ def test_block_wise_normalising_equals_numpy_bit_for_bit(dtype: type, monkeypatc
     assert got.dtype == expected.dtype and np.array_equal(got, expected) and not np.shares_memory(got, X)
     own = X.copy()
     assert backends.normalise(own, inplace=True) is own and np.array_equal(own, expected)
+
+
+def test_a_cold_process_loads_the_stored_index_instead_of_the_embedding(proto_dataset, tmp_path, monkeypatch):
+    from crystalrep import embed
+    from crystalrep.analysis.retrieval import neighbours as nb
+    from crystalrep.store import Store
+
+    store = Store(tmp_path / "store")
+    nb._INDEXES.clear()  # nothing kept in memory by earlier tests
+    first = nb.neighbours_of_row(3, proto_dataset, "magpie", k=4, store=store)
+    assert store.keys(nb.INDEX_KIND)  # the fitted index was kept
+    nb._INDEXES.clear()  # a new server process
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("the embedding was loaded again")
+
+    monkeypatch.setattr(embed, "embed_dataset", no_embedding)
+    again = nb.neighbours_of_row(3, proto_dataset, "magpie", k=4, store=store)
+    pd.testing.assert_frame_equal(first, again)
+    assert again.attrs == first.attrs
+
+    nb._INDEXES.clear()
+    (key,) = store.keys(nb.INDEX_KIND)
+    folder = store.path(nb.INDEX_KIND, key)
+    (folder / "vectors.npy").write_bytes(b"damaged")  # fails its checksum: rebuilt from the embedding
+    monkeypatch.undo()
+    rebuilt = nb.neighbours_of_row(3, proto_dataset, "magpie", k=4, store=store)
+    pd.testing.assert_frame_equal(first, rebuilt)

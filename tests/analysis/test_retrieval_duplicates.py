@@ -167,3 +167,30 @@ def test_each_row_knows_its_copies_and_the_index_its_distinct_vectors() -> None:
     with pytest.raises(ValueError, match="outside the index"):
         index.copies(5)
 
+
+
+@pytest.mark.parametrize(("metric", "standardise"), [("cosine", True), ("euclidean", False)])
+def test_a_stored_index_state_answers_as_the_fitted_index(metric: str, standardise: bool) -> None:
+    X = _repeated(5) * np.float32(3.0) + np.float32(1.0)
+    fitted = KnnIndex(metric=metric, standardise=standardise).fit(X)
+    state = fitted.state()
+    assert state is not None
+    arrays, meta = state
+    import json
+
+    again = KnnIndex.from_state(arrays, json.loads(json.dumps(meta)))  # meta as the store keeps it
+    for a, b in zip(fitted.query(k=12), again.query(k=12), strict=True):
+        np.testing.assert_array_equal(a, b)
+    Q = X[:7] + np.float32(0.25)
+    for a, b in zip(fitted.query(Q, k=5), again.query(Q, k=5), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert again.search_info == fitted.search_info and again.copies(3) == fitted.copies(3)
+    with pytest.raises(ValueError, match="this version"):
+        KnnIndex.from_state(arrays, {**meta, "version": -1})
+    with pytest.raises(ValueError, match="disagree"):
+        KnnIndex.from_state({**arrays, "vectors": arrays["vectors"][:-1]}, meta)
+
+
+def test_an_approximate_index_has_no_state_to_store() -> None:
+    X = np.random.default_rng(6).normal(size=(400, 8)).astype(np.float32)
+    assert KnnIndex(approximate_above=200).fit(X).state() is None

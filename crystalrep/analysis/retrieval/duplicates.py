@@ -18,7 +18,7 @@ import numpy as np
 
 from crystalrep.analysis.retrieval.backends import Search, exact_grid_distances, fetch_settled
 
-__all__ = ["RowGroups", "grouped_tie_broken", "row_groups"]
+__all__ = ["RowGroups", "grouped_tie_broken", "groups_from_labels", "row_groups"]
 
 _BLOCK = 256  # queries expanded at once: bounded memory (queries x candidates x k)
 _BLOCK_ROWS = 8192  # rows hashed or compared at once
@@ -100,11 +100,23 @@ def row_groups(X: np.ndarray) -> RowGroups | None:
     by_first = np.argsort(first)  # number the groups in the order their first rows come
     rank = np.empty_like(by_first)
     rank[by_first] = np.arange(len(by_first))
-    group = rank[group].astype(np.int64)
+    return groups_from_labels(rank[group].astype(np.int64))
+
+
+def groups_from_labels(group: np.ndarray) -> RowGroups:
+    """The :class:`RowGroups` of each row's group number (groups numbered in the order their first rows come).
+
+    Raises:
+        ValueError: If the numbers are not that (a stored state that does not fit).
+    """
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    _, first = np.unique(group, return_index=True)
+    if len(group) and (group.min() < 0 or group.max() != len(first) - 1 or np.any(np.diff(first) <= 0)):
+        raise ValueError("row groups must be numbered 0, 1, ... in the order their first rows come.")
     members = np.argsort(group, kind="stable").astype(np.int64)
     offsets = np.zeros(len(first) + 1, dtype=np.int64)
     np.cumsum(np.bincount(group, minlength=len(first)), out=offsets[1:])
-    return RowGroups(first=first[by_first].astype(np.int64), group=group, offsets=offsets, members=members)
+    return RowGroups(first=first.astype(np.int64), group=group, offsets=offsets, members=members)
 
 
 def grouped_tie_broken(search: Search, groups: RowGroups, U: np.ndarray, metric: str, *, unit: float,

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,12 @@ from crystalrep.analysis.retrieval.backends import (
     tie_broken,
     tie_unit,
 )
-from crystalrep.analysis.retrieval.duplicates import RowGroups, grouped_tie_broken, row_groups
+from crystalrep.analysis.retrieval.duplicates import (
+    RowGroups,
+    grouped_tie_broken,
+    groups_from_labels,
+    row_groups,
+)
 from crystalrep.analysis.retrieval.features import Standardiser
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ Progress = Callable[[int, int], None]
 __all__ = ["MIN_APPROX_ROWS", "KnnIndex"]
 
 MIN_APPROX_ROWS = 100  # below this an IVF index saves nothing and its recall samples would be most rows
+STATE_VERSION = 1  # of KnnIndex.state(): bump when what it holds or means changes
 MAX_APPROX_FETCH = 4096  # candidates fetched to settle ties at the k-th place, approximate search only
 
 
@@ -150,6 +157,56 @@ class KnnIndex:
         if self.groups_ is None:
             return tie_broken(search, self._data, self.metric, max_fetch=max_fetch)
         return grouped_tie_broken(search, self.groups_, self._data, self.metric, unit=self._unit, max_fetch=max_fetch)
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """What a fitted exact index needs to be rebuilt without its rows: ``(arrays, meta)``; ``None`` if approximate.
+
+        The arrays are the searched vectors (standardised, normalised, one per group of identical
+        rows) and, when rows repeat, each row's group; the metadata holds the rest, with the
+        standardiser's statistics as exact JSON floats. :meth:`from_state` rebuilds the same index.
+        """
+        if not hasattr(self, "_search"):
+            raise ValueError("the index is not fitted; call fit(X) first.")
+        if self.approximate_ is not None:
+            return None
+        arrays = {"vectors": self._data}
+        if self.groups_ is not None:
+            arrays["groups"] = self.groups_.group
+        scaler = self.standardiser_
+        meta: dict[str, Any] = {
+            "version": STATE_VERSION, "metric": self.metric, "backend": self.backend, "standardise": self.standardise,
+            "rows": self.n_, "dim": self.dim_, "unit": self._unit,
+            "standardiser": None if scaler is None else {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+                                                         "keep": scaler.keep_.tolist()}}
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> KnnIndex:
+        """The index :meth:`state` described, searching exactly as the fitted one did.
+
+        Raises:
+            ValueError: If the state is not one this version wrote, or its parts disagree.
+        """
+        vectors, groups = np.ascontiguousarray(arrays["vectors"], dtype=np.float32), arrays.get("groups")
+        if meta.get("version") != STATE_VERSION or vectors.ndim != 2:
+            raise ValueError("not a retrieval index state this version wrote.")
+        index = cls(metric=str(meta["metric"]), backend=str(meta["backend"]), standardise=bool(meta["standardise"]))
+        index.n_, index.dim_, index._unit = int(meta["rows"]), int(meta["dim"]), float(meta["unit"])
+        index.approximate_ = None
+        index.standardiser_ = None
+        if meta["standardiser"] is not None:
+            scaler = Standardiser()
+            scaler.keep_ = np.asarray(meta["standardiser"]["keep"], dtype=bool)
+            scaler.mean_ = np.asarray(meta["standardiser"]["mean"], dtype=np.float64)
+            scaler.scale_ = np.asarray(meta["standardiser"]["scale"], dtype=np.float64)
+            index.standardiser_ = scaler
+        index.groups_ = None if groups is None else groups_from_labels(np.asarray(groups, dtype=np.int64))
+        expected = index.n_ if index.groups_ is None else len(index.groups_.first)
+        if len(vectors) != expected or (index.groups_ is not None and len(index.groups_.group) != index.n_):
+            raise ValueError("the retrieval index state's parts disagree.")
+        index._data = vectors
+        index._search = index._tie_broken(BACKENDS[index.backend](vectors, index.metric))
+        return index
 
     def _wants_approximate(self) -> bool:
         threshold = self.approximate_above if self.approximate_above is not None else approximate_threshold()

@@ -11,6 +11,7 @@ with its measured recall@10).
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crystalrep.analysis.retrieval.features import is_descriptor
-from crystalrep.analysis.retrieval.index import KnnIndex
+from crystalrep.analysis.retrieval.index import STATE_VERSION, KnnIndex
 from crystalrep.analysis.retrieval.precision import report_from_neighbours, spread_from_neighbours
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ __all__ = ["dataset_index", "dataset_report", "neighbour_table", "neighbours_of"
 
 _INDEXES: OrderedDict[tuple[str, str, str], KnnIndex] = OrderedDict()
 _INDEX_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
+INDEX_KIND = "retrieval_indexes"  # fitted exact indices (KnnIndex.state), by embedding, metric and standardising
 _MAX_INDEXES = 8
 
 
@@ -85,7 +88,8 @@ def dataset_index(dataset: Dataset, encoder: str | Encoder, *, metric: str = "co
 
     Descriptor encoders' features are standardised with this dataset's column statistics.
     """
-    from crystalrep.embed import embed_dataset
+    from crystalrep.embed import embed_dataset, embedding_key
+    from crystalrep.store import Store, content_key
 
     enc = _encoder(encoder)
     key = (dataset.fingerprint, enc.fingerprint, metric)
@@ -93,13 +97,52 @@ def dataset_index(dataset: Dataset, encoder: str | Encoder, *, metric: str = "co
         if key in _INDEXES:
             _INDEXES.move_to_end(key)
             return _INDEXES[key]
-    X, _ = embed_dataset(dataset, enc, store=store)
-    index = KnnIndex(metric=metric, standardise=is_descriptor(enc)).fit(X)
+    store = store if store is not None else Store()
+    standardise = is_descriptor(enc)
+    state_key = content_key({"v": STATE_VERSION, "embedding": embedding_key(dataset, enc), "metric": metric,
+                             "standardise": standardise})
+    index = _stored_index(store, state_key)
+    if index is None:
+        X, _ = embed_dataset(dataset, enc, store=store)
+        index = KnnIndex(metric=metric, standardise=standardise).fit(X)
+        _store_index(store, state_key, index)
     with _INDEX_LOCK:
         _INDEXES[key] = index
         while len(_INDEXES) > _MAX_INDEXES:
             _INDEXES.popitem(last=False)
     return index
+
+
+def _stored_index(store: Store, key: str) -> KnnIndex | None:
+    """The index stored under ``key`` (:meth:`KnnIndex.state`), or ``None`` when absent, damaged or not this version's."""
+    import io
+    import json
+
+    files = store.load_files(INDEX_KIND, key, required=("vectors.npy", "meta.json"))
+    if files is None:
+        return None
+    try:
+        arrays = {name.removesuffix(".npy"): np.load(io.BytesIO(data), allow_pickle=False)
+                  for name, data in files.items() if name.endswith(".npy")}
+        return KnnIndex.from_state(arrays, json.loads(files["meta.json"]))
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        log.warning("stored retrieval index %s is unusable (%s); rebuilding it", key, exc)
+        return None
+
+
+def _store_index(store: Store, key: str, index: KnnIndex) -> None:
+    """Keep a fitted exact index in the store, so a cold server loads its searched vectors instead of refitting."""
+    import json
+
+    from crystalrep.store.files import npy_bytes
+
+    state = index.state()
+    if state is None:  # approximate: tuned against exact search on the rows, rebuilt instead
+        return
+    arrays, meta = state
+    files = {f"{name}.npy": npy_bytes(array) for name, array in arrays.items()}
+    files["meta.json"] = json.dumps(meta, sort_keys=True).encode()
+    store.save_files(INDEX_KIND, key, files, replace=True)
 
 
 def search_info(dataset: Dataset, encoder: str | Encoder, *, metric: str = "cosine",
