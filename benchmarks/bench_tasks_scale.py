@@ -126,7 +126,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             argv = task_argv(task, name)
             with tempfile.TemporaryDirectory(prefix="crystalrep-task-") as tmp:
                 got = _child(argv, fresh_store(source, Path(tmp)))
-            stage, impl = f"Scaling: task {task} {n // 1000}k", f"crystalrep {argv[0]} (the page's background task)"
+            stage, impl = f"Scaling: task {task} {n:,}", f"crystalrep {argv[0]} (the page's background task)"
             if got is None:
                 rows.append(row(stage, impl, "ours", n, float("nan"), f"stopped at the {BUDGET_S / 60:.0f}-minute limit"))
                 continue

@@ -25,8 +25,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-STAGES = (("import", "import"), ("embed", "embed"), ("projection", "projections"), ("knn", "kNN"),
-          ("cluster", "clustering"), ("pages", "pages"))
+STAGES = (("task", "background tasks"), ("import", "import"), ("embed", "embed"), ("projection", "projections"),
+          ("knn", "kNN"), ("cluster", "clustering"), ("pages", "pages"))
 RSS_FIELDS = ("peak_rss_mb", "peak_mb", "rss_mb")
 RSS_NOTE = re.compile(r"peak RSS ([\d.,]+)\s*(MB|GB)", re.I)
 SIZE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*([kM]?)(?=\s*×)")  # "200,000×128", "200k×64": N of the stage
