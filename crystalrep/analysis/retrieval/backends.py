@@ -141,7 +141,8 @@ def fetch_settled(search: Search, Q: np.ndarray, k: int, limit: int, *,
     return dist, idx
 
 
-def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | None = None) -> Search:
+def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | None = None,
+               unit: float | None = None) -> Search:
     """Wrap a backend so results are ordered by (distance, row index), whichever backend ran.
 
     Candidates are fetched until the k-th distance is clearly below the last one fetched (so every
@@ -149,11 +150,12 @@ def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | N
     distances recomputed the same way (float64 from the indexed float32 rows) and rounded to
     ``TIE_RESOLUTION`` of the data scale (1 for cosine, the largest row norm for euclidean), then
     sorted by distance and, for equal distances, by row index. A candidate the backend did not
-    find (index -1, approximate search only) sorts last.
+    find (index -1, approximate search only) sorts last. ``unit`` is the grid when the caller has
+    it already (:func:`tie_unit` of ``X``).
     """
     n = len(X)
     cap = n if max_fetch is None else min(n, max_fetch)
-    unit = tie_unit(X, metric)
+    grid = tie_unit(X, metric) if unit is None else unit
 
     def search_sorted(Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         dist, idx = fetch_settled(search, Q, k, max(cap, k))
@@ -162,7 +164,7 @@ def tie_broken(search: Search, X: np.ndarray, metric: str, *, max_fetch: int | N
         exact = np.empty(idx.shape, dtype=np.float32)
         for start in range(0, len(Q), 256):  # bounded memory: 256 queries x candidates x dim at a time
             part = slice(start, start + 256)
-            d = exact_grid_distances(X, np.minimum(idx[part], n - 1), Q[part], metric, unit)
+            d = exact_grid_distances(X, np.minimum(idx[part], n - 1), Q[part], metric, grid)
             exact[part] = np.where(found[part], d, np.inf)
         order = np.lexsort((idx, exact), axis=1)[:, :k]
         return np.take_along_axis(exact, order, axis=1), np.take_along_axis(idx, order, axis=1).astype(np.int64)
