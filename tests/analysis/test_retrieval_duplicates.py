@@ -194,3 +194,31 @@ def test_a_stored_index_state_answers_as_the_fitted_index(metric: str, standardi
 def test_an_approximate_index_has_no_state_to_store() -> None:
     X = np.random.default_rng(6).normal(size=(400, 8)).astype(np.float32)
     assert KnnIndex(approximate_above=200).fit(X).state() is None
+
+
+def test_garbage_index_states_are_refused_in_one_sentence() -> None:
+    X = _repeated(8)
+    arrays, meta = KnnIndex(metric="cosine", standardise=True).fit(X).state()  # type: ignore[misc]
+    rng = np.random.default_rng(9)
+    junk = [None, -1, 2**70, "x" * 1000, [], {}, [1.0] * 3, {"mean": []}, float("nan"), True]
+    bad_metas = [[], "meta", {}, {**meta, "metric": "manhattan"}, {**meta, "backend": "annoy"},
+                 {**meta, "dim": 3}, {**meta, "rows": 10**12}, {**meta, "standardiser": {"keep": [True]}}]
+    bad_metas += [{**meta, key: junk[rng.integers(len(junk))]} for key in meta for _ in range(3)]
+    bad_arrays = [{}, {"vectors": arrays["vectors"][:, :2]}, {**arrays, "groups": arrays["groups"][::-1]},
+                  {**arrays, "groups": -arrays["groups"]}, {**arrays, "vectors": arrays["vectors"].ravel()}]
+    outcomes = []
+    for m in bad_metas:
+        outcomes.append(_refused_or_working(arrays, m))
+    for a in bad_arrays:
+        outcomes.append(_refused_or_working(a, meta))
+    assert outcomes.count("refused") >= len(bad_arrays) + 8
+
+
+def _refused_or_working(arrays: dict, meta: object) -> str:
+    try:
+        index = KnnIndex.from_state(arrays, meta)  # type: ignore[arg-type]
+    except ValueError as exc:
+        assert "\n" not in str(exc) and str(exc).endswith(".")
+        return "refused"
+    index.query_rows([0, 1], k=3)  # an accepted state must still search
+    return "working"

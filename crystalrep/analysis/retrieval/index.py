@@ -54,6 +54,10 @@ STATE_VERSION = 1  # of KnnIndex.state(): bump when what it holds or means chang
 MAX_APPROX_FETCH = 4096  # candidates fetched to settle ties at the k-th place, approximate search only
 
 
+class _StateError(ValueError):
+    """A stored index state that cannot be used (one sentence)."""
+
+
 class KnnIndex:
     """k-nearest-neighbour search over the rows of an embedding: exact, or approximate with measured recall.
 
@@ -145,8 +149,8 @@ class KnnIndex:
             raise ValueError("cannot index an empty embedding.")
         self.n_, self.dim_ = len(X), raw.shape[1]
         self.groups_: RowGroups | None = row_groups(X)
-        self._unit = tie_unit(X, self.metric)
         self._data = X if self.groups_ is None else X[self.groups_.first]  # the vectors searched
+        self._unit = tie_unit(self._data, self.metric)  # every distinct row is there: the same largest norm
         if self._wants_approximate():
             self._fit_approximate(X)
         else:
@@ -155,7 +159,7 @@ class KnnIndex:
 
     def _tie_broken(self, search: Search, max_fetch: int | None = None) -> Search:
         if self.groups_ is None:
-            return tie_broken(search, self._data, self.metric, max_fetch=max_fetch)
+            return tie_broken(search, self._data, self.metric, max_fetch=max_fetch, unit=self._unit)
         return grouped_tie_broken(search, self.groups_, self._data, self.metric, unit=self._unit, max_fetch=max_fetch)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
@@ -187,11 +191,23 @@ class KnnIndex:
         Raises:
             ValueError: If the state is not one this version wrote, or its parts disagree.
         """
+        try:
+            return cls._from_state(arrays, meta)
+        except _StateError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError):  # values of the wrong kind
+            raise _StateError("not a retrieval index state this version wrote.") from None
+
+    @classmethod
+    def _from_state(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> KnnIndex:
         vectors, groups = np.ascontiguousarray(arrays["vectors"], dtype=np.float32), arrays.get("groups")
-        if meta.get("version") != STATE_VERSION or vectors.ndim != 2:
-            raise ValueError("not a retrieval index state this version wrote.")
+        if (not isinstance(meta, Mapping) or meta.get("version") != STATE_VERSION or vectors.ndim != 2
+                or meta.get("metric") not in METRICS or meta.get("backend") not in BACKENDS):
+            raise _StateError("not a retrieval index state this version wrote.")
         index = cls(metric=str(meta["metric"]), backend=str(meta["backend"]), standardise=bool(meta["standardise"]))
         index.n_, index.dim_, index._unit = int(meta["rows"]), int(meta["dim"]), float(meta["unit"])
+        if not (index.n_ >= 1 and index.dim_ >= 1 and np.isfinite(index._unit) and index._unit > 0):
+            raise _StateError("the retrieval index state's parts disagree.")
         index.approximate_ = None
         index.standardiser_ = None
         if meta["standardiser"] is not None:
@@ -199,11 +215,17 @@ class KnnIndex:
             scaler.keep_ = np.asarray(meta["standardiser"]["keep"], dtype=bool)
             scaler.mean_ = np.asarray(meta["standardiser"]["mean"], dtype=np.float64)
             scaler.scale_ = np.asarray(meta["standardiser"]["scale"], dtype=np.float64)
+            kept = int(scaler.keep_.sum())
+            if (scaler.keep_.shape != (index.dim_,) or scaler.mean_.shape != (kept,) or scaler.scale_.shape != (kept,)
+                    or vectors.shape[1] != max(kept, 1)):
+                raise _StateError("the retrieval index state's parts disagree.")
             index.standardiser_ = scaler
+        elif vectors.shape[1] != index.dim_:
+            raise _StateError("the retrieval index state's parts disagree.")
         index.groups_ = None if groups is None else groups_from_labels(np.asarray(groups, dtype=np.int64))
         expected = index.n_ if index.groups_ is None else len(index.groups_.first)
         if len(vectors) != expected or (index.groups_ is not None and len(index.groups_.group) != index.n_):
-            raise ValueError("the retrieval index state's parts disagree.")
+            raise _StateError("the retrieval index state's parts disagree.")
         index._data = vectors
         index._search = index._tie_broken(BACKENDS[index.backend](vectors, index.metric))
         return index

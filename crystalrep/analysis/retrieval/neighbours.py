@@ -125,7 +125,7 @@ def _stored_index(store: Store, key: str) -> KnnIndex | None:
         arrays = {name.removesuffix(".npy"): np.load(io.BytesIO(data), allow_pickle=False)
                   for name, data in files.items() if name.endswith(".npy")}
         return KnnIndex.from_state(arrays, json.loads(files["meta.json"]))
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+    except (ValueError, OSError, RecursionError) as exc:  # a broken .npy or JSON, or a state from_state refuses
         log.warning("stored retrieval index %s is unusable (%s); rebuilding it", key, exc)
         return None
 
