@@ -138,7 +138,8 @@ class NeighborList:
         out = _empty(int(len(pos) * self._per_atom) + 16)
         d0, d1, d2, d3 = map(_address, out)
         call, args, r, move = self.call, self.args, self._result, ctypes.memmove
-        p, box, room, edges = _address(pos), _address(lattices), len(out[2]), []
+        p, box, room = _address(pos), _address(lattices), len(out[2])
+        edges: list[int] = []
         push = edges.append
         # the loop runs once per cell, so it keeps to locals and moves write pointers rather
         # than indexing lists; ``room`` counts the rows left
