@@ -73,17 +73,6 @@ def _empty(rows: int) -> list[np.ndarray]:
             np.empty((rows, 3))]
 
 
-_ROW = (16, 12, 8, 24)  # bytes per edge of pairs, shifts, distances, vectors
-
-
-def _grown(out: list[np.ndarray], total: int, more: int) -> list[np.ndarray]:
-    """``out`` moved to arrays with room for ``more`` rows after its first ``total`` (at least doubled)."""
-    grown = _empty(total + max(total, more))
-    for old, new in zip(out, grown, strict=True):
-        new[:total] = old[:total]
-    return grown
-
-
 class NeighborList:
     """One thread's vesin buffers for one radius: full list, sorted by centre, one thread.
 
@@ -136,36 +125,27 @@ class NeighborList:
         """
         # sized from the edges per atom of the previous batch; the arrays grow when that is short
         out = _empty(int(len(pos) * self._per_atom) + 16)
-        d0, d1, d2, d3 = map(_address, out)
+        dst = [_address(a) for a in out]
         call, args, r, move = self.call, self.args, self._result, ctypes.memmove
-        p, box, room = _address(pos), _address(lattices), len(out[2])
-        edges: list[int] = []
-        push = edges.append
-        # the loop runs once per cell, so it keeps to locals and moves write pointers rather
-        # than indexing lists; ``room`` counts the rows left
-        for n in atoms:
-            if call(p, n, box, *args):
+        p, box, total, edges = _address(pos), _address(lattices), 0, [0] * len(atoms)
+        for b, n in enumerate(atoms):
+            if call(p, n, box, *args) != 0:
                 raise self._failed()
             e = r.length
-            push(e)
             if e:  # rows of pairs (2 x u64), shifts (3 x i32), distances (f64), vectors (3 x f64)
-                room -= e
-                if room < 0:
-                    total = len(out[2]) - room - e
-                    out = _grown(out, total, e)
-                    d0, d1, d2, d3 = (_address(a) + size * total for a, size in zip(out, _ROW, strict=True))
-                    room = len(out[2]) - total - e
-                move(d0, r.pairs, 16 * e)
-                move(d1, r.shifts, 12 * e)
-                move(d2, r.distances, 8 * e)
-                move(d3, r.vectors, 24 * e)
-                d0 += 16 * e
-                d1 += 12 * e
-                d2 += 8 * e
-                d3 += 24 * e
+                if total + e > len(out[0]):
+                    grown = _empty(total + max(total, e))
+                    for old, new in zip(out, grown, strict=True):
+                        new[:total] = old[:total]
+                    out, dst = grown, [_address(a) for a in grown]
+                move(dst[0] + 16 * total, r.pairs, 16 * e)
+                move(dst[1] + 12 * total, r.shifts, 12 * e)
+                move(dst[2] + 8 * total, r.distances, 8 * e)
+                move(dst[3] + 24 * total, r.vectors, 24 * e)
+                total += e
+                edges[b] = e
             p += 24 * n
             box += 72
-        total = len(out[2]) - room
         if total:
             self._per_atom = 1.2 * total / len(pos)
         # an overestimated reserve is given back rather than kept alive by views
