@@ -148,6 +148,7 @@ def _knn_rows(n: int) -> list[dict[str, Any]]:
                 np.matmul(q, b.T, out=tile[:len(q), :len(b)])
 
     _, floor_s, floor_cpu = timed(gemm)
+
     def nn_descent(seed: int | None, jobs: int) -> Any:  # as UMAP.fit calls it with its defaults
         state = np.random.RandomState(seed) if seed is not None else None
         return nearest_neighbors(X, k, "euclidean", {}, False, state, n_jobs=jobs)[0]
