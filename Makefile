@@ -1,5 +1,6 @@
 # Two commands: `make run` and `make test`. Each creates .venv on a fresh machine,
-# installs torch first (so nothing can swap in a CUDA build), then the pins, then the package.
+# installs torch first (so nothing can swap in a CUDA build), then the pins, then the package
+# (which compiles its one C file, crystalrep/graphs/_cells.c, where a C compiler is found).
 # Tests run single-threaded (OMP/MKL): many small tensors and pytest's own parallelism gain
 # nothing from a thread pool per process, and oversubscribed cores slow every test down.
 PY ?= python3.11
@@ -21,7 +22,7 @@ $(VENV)/.torch: $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0 $(TORCH_ARGS)
 	touch $@
 
-$(VENV)/.deps: $(VENV)/.torch requirements.txt pyproject.toml
+$(VENV)/.deps: $(VENV)/.torch requirements.txt pyproject.toml setup.py crystalrep/graphs/_cells.c
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	@$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"

@@ -2,20 +2,19 @@
 
 The cells are checked, stacked and converted to Cartesian positions with a few whole-batch
 NumPy calls; vesin then runs once per cell from a plain-address loop
-(:meth:`~crystalrep.graphs.neighbors.NeighborList.compute_many`), and the atom numbering,
-index dtype and coincident-point filter are applied once to the concatenated arrays.
+(:meth:`~crystalrep.graphs.neighbors.NeighborList.compute_many`, compiled where a C compiler
+was at install), which numbers atoms through the batch and drops coincident points as it copies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 import numpy as np
 
 from crystalrep.graphs.cells import Cell, stacked
-from crystalrep.graphs.config import DEFAULT, TOL, GraphConfig
+from crystalrep.graphs.config import DEFAULT, GraphConfig
 from crystalrep.graphs.edges import cell_edges
 from crystalrep.graphs.neighbors import neighbor_list
 
@@ -75,18 +74,6 @@ def batch_edges(cells: Sequence[Cell], *, config: GraphConfig = DEFAULT) -> Edge
     if config.max_neighbors is not None:
         (index, shift, dist, vec), edges = _capped_edges(pos, lattices, atoms, config)
     else:
-        (pairs, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(pos, lattices, atoms)
-        # [E, 2] uint64 within each cell -> [2, E] int64 through the batch, in one pass per row
-        ij, index = pairs.view(np.int64), np.empty((2, len(pairs)), np.int64)
-        if len(atoms) > 1:
-            first = np.repeat(np.fromiter(accumulate(atoms[:-1], initial=0), np.int64, len(atoms)), edges)
-            np.add(ij[:, 0], first, out=index[0])
-            np.add(ij[:, 1], first, out=index[1])
-        else:
-            index[:] = ij.T
-        if dist.min(initial=np.inf) <= TOL:  # coincident points, as in the per-cell path
-            keep = dist > TOL
-            edges = np.bincount(np.repeat(np.arange(len(atoms)), edges)[keep], minlength=len(atoms)).tolist()
-            index, shift, dist, vec = np.ascontiguousarray(index[:, keep]), shift[keep], dist[keep], vec[keep]
+        (index, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(pos, lattices, atoms)
     return EdgeBatch(z=z, pos=pos, lattices=lattices, index=index, shift=shift, dist=dist, vec=vec,
                      atoms=np.array(atoms, dtype=np.int64), edges=np.array(edges, dtype=np.int64))

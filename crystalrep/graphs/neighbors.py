@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import threading
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Any, cast
 
 import numpy as np
@@ -39,6 +41,71 @@ class _Result(ctypes.Structure):  # struct VesinNeighborList, arrays as plain ad
 
 
 _CPU, _PERIODIC = _Device(1, 0), (_BOOL * 3)(True, True, True)
+
+
+class _Bounds(ctypes.Structure):  # struct Bounds of _cells.c
+    _fields_ = (("max_length", ctypes.c_double), ("max_edges", ctypes.c_double), ("max_work", ctypes.c_double))
+
+
+MAX_LENGTH = 1e4
+"""Longest lattice vector a search takes, in Å (vesin divides by zero near 1e20 Å; real: <= 158 Å)."""
+MAX_EDGES = 5e6
+"""Most neighbour pairs one cell may be expected to have at mean density (~300 MB of output;
+real: 500 atoms at 8 Å give ~2.5e5)."""
+MAX_WORK = 2e7
+"""Most periodic images times atoms one search may visit (a cell thinner than the radius needs
+many images along its thin side; real at 8 Å: <= 2,197 x 500)."""
+_BOUNDS = _Bounds(MAX_LENGTH, MAX_EDGES, MAX_WORK)
+
+
+def search_problem(lattice: np.ndarray, atoms: int, radius: float) -> str | None:
+    """Why vesin should not search a cell within ``radius`` (one sentence), or ``None``.
+
+    Checked before every search, so no direct call of the graph API can crash the process
+    or run for hours, whatever the importers' limits let through. The same rule is
+    ``crystalrep_cell_check`` in ``_cells.c``.
+    """
+    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = lattice.tolist()
+    faces = ((by * cz - bz * cy, bz * cx - bx * cz, bx * cy - by * cx),
+             (cy * az - cz * ay, cz * ax - cx * az, cx * ay - cy * ax),
+             (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx))
+    volume = abs(ax * faces[0][0] + ay * faces[0][1] + az * faces[0][2])
+    images = 1.0
+    for (x, y, z), (fx, fy, fz) in zip(((ax, ay, az), (bx, by, bz), (cx, cy, cz)), faces, strict=True):
+        if not math.sqrt(x * x + y * y + z * z) <= MAX_LENGTH:
+            return f"a lattice vector is longer than {MAX_LENGTH:g} Å or not finite"
+        reach = radius * math.sqrt(fx * fx + fy * fy + fz * fz) / volume if volume else math.inf  # radius / height
+        images *= 2.0 * math.ceil(reach) + 1.0 if reach < 1e300 else math.inf
+    if atoms == 0:
+        return None
+    if not volume:
+        return "the lattice vectors span no volume"
+    edges = atoms * atoms * 4.0 / 3.0 * math.pi * radius * radius * radius / volume  # the order of _cells.c
+    if not edges <= MAX_EDGES:
+        return (f"{atoms} atom{'s' * (atoms != 1)} in {volume:.3g} Å³ would make ~{edges:.2g} neighbour pairs within {radius:g} Å "
+                f"(at most {MAX_EDGES:g})")
+    if not images * atoms <= MAX_WORK:
+        return (f"the cell is so thin that the search would visit ~{images:.2g} periodic images for each of "
+                f"{atoms} atom{'s' * (atoms != 1)} (at most {MAX_WORK:g} images x atoms)")
+    return None
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    """The extension built from ``_cells.c``; ``None`` where it was not built.
+
+    The extension is optional (``setup.py``): on a machine without a C compiler the package
+    installs without it and :meth:`NeighborList.compute_many` walks the cells from Python.
+    """
+    try:
+        from crystalrep.graphs import _cells  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    lib = ctypes.CDLL(_cells.__file__)
+    lib.crystalrep_cells.restype = lib.crystalrep_cell_check.restype = _INT
+    lib.crystalrep_cells.argtypes = (*(_P,) * 9, ctypes.c_int64, ctypes.c_double, ctypes.c_int64, *(_P,) * 6)
+    lib.crystalrep_cell_check.argtypes = (_P, ctypes.c_int64, ctypes.c_double, _P)
+    return lib
 
 
 @functools.cache
@@ -85,6 +152,8 @@ class NeighborList:
         self._options = _Options(radius, True, True, 0, 0.0, 1, True, True, True)
         self._result, self._error = _Result(), ctypes.c_char_p()
         self._per_atom = 0.4 * radius**3  # ~0.1 atoms / Å^3 within the sphere, until measured
+        lib = _library()  # the cell check in C where built: ~1 µs a cell against ~3 µs in Python
+        self._check, self._bounds = (lib.crystalrep_cell_check if lib else None), ctypes.addressof(_BOUNDS)
         # everything after (points, n_points, box): ``self.call(pos_addr, n, box_addr, *self.args)``
         self.args = (ctypes.addressof(_PERIODIC), _CPU, self._options, ctypes.byref(self._result),
                      ctypes.byref(self._error))
@@ -103,7 +172,11 @@ class NeighborList:
         The arrays are views of this object's buffers, valid until its next call; ``pos`` and
         ``lattice`` must be C-contiguous float64.
         """
-        if self.call(_address(pos), len(pos), _address(lattice), *self.args) != 0:
+        n, box, cutoff = len(pos), _address(lattice), self._options.cutoff
+        refused = self._check(box, n, cutoff, self._bounds) if self._check else search_problem(lattice, n, cutoff)
+        if refused:
+            raise ValueError(f"cannot build neighbour list: {search_problem(lattice, n, cutoff)}.")
+        if self.call(_address(pos), n, box, *self.args) != 0:
             raise self._failed()
         r, e = self._result, self._result.length
         if e == 0:
@@ -111,26 +184,75 @@ class NeighborList:
         return (np.asarray(_Buffer(r.pairs, (e, 2), "=u8")), np.asarray(_Buffer(r.shifts, (e, 3), "=i4")),
                 np.asarray(_Buffer(r.distances, (e,), "=f8")), np.asarray(_Buffer(r.vectors, (e, 3), "=f8")))
 
-    def compute_many(self, pos: np.ndarray, lattices: np.ndarray,
-                     atoms: Sequence[int]) -> tuple[list[np.ndarray], list[int]]:
-        """The outputs of :meth:`compute` for consecutive cells, concatenated (fresh arrays).
+    def compute_many(self, pos: np.ndarray, lattices: np.ndarray, atoms: Sequence[int], *,
+                     compiled: bool = True) -> tuple[list[np.ndarray], list[int]]:
+        """The edges of consecutive cells in one set of fresh arrays, atoms numbered through them.
 
         Args:
             pos: Cartesian positions of all cells, C-contiguous float64 ``[N, 3]``.
             lattices: C-contiguous float64 ``[B, 3, 3]``.
             atoms: Atoms per cell (``sum == N``).
+            compiled: Walk the cells in the compiled loop where it was built (``False``: the
+                Python loop, which gives the same arrays).
 
         Returns:
-            ``([pairs, shift, dist, vec], edges per cell)``; pairs number atoms within each cell.
+            ``([index [2, E] int64, shift [E, 3] int32, dist [E], vec [E, 3]], edges per cell)``:
+            edges by cell, then centre; coincident points (distance <= ``TOL``) are dropped.
         """
-        # sized from the edges per atom of the previous batch; the arrays grow when that is short
-        out = _empty(int(len(pos) * self._per_atom) + 16)
+        lib = _library() if compiled else None
+        if lib is None:
+            (index, *rest), edges = self._python_loop(pos, lattices, atoms)
+        else:
+            (index, *rest), edges = self._c_loop(lib.crystalrep_cells, pos, lattices, atoms)
+        total = sum(edges)
+        if total:
+            self._per_atom = 1.2 * total / len(pos)
+        # an overestimated reserve is given back rather than kept alive by views
+        return [index, *(a[:total] if 2 * total >= len(a) else a[:total].copy() for a in rest)], edges
+
+    def _reserve(self, atoms: int) -> int:
+        """Edge rows to allocate first: from the edges per atom of the previous batch."""
+        return int(atoms * self._per_atom) + 16
+
+    def _c_loop(self, loop: Callable[..., int], pos: np.ndarray, lattices: np.ndarray,
+                atoms: Sequence[int]) -> tuple[list[np.ndarray], list[int]]:
+        """All cells in ``crystalrep_cells`` (``_cells.c``), growing the arrays when it asks."""
+        counts, edges = np.ascontiguousarray(atoms, dtype=np.int64), np.zeros(len(atoms), np.int64)
+        state, cap = np.zeros(4, np.int64), self._reserve(len(pos))
+        out = [np.empty(2 * cap, np.int64), *_empty(cap)[1:]]
+        fixed = (ctypes.cast(cast(Any, self.call), _P).value, *map(ctypes.addressof, (
+                 _PERIODIC, self._options, _BOUNDS, self._result, self._error)),
+                 _address(pos), _address(lattices), _address(counts), len(atoms), TOL)
+        while (status := loop(*fixed, cap, *map(_address, (*out, edges, state)))) == 1:
+            total, old = int(state[2]), cap
+            cap = max(2 * cap, total + int(state[3]))  # state[3]: the edges of the cell that did not fit
+            grown = [np.empty(2 * cap, np.int64), *_empty(cap)[1:]]
+            grown[0][:total], grown[0][cap:cap + total] = out[0][:total], out[0][old:old + total]
+            for a, b in zip(out[1:], grown[1:], strict=True):
+                b[:total] = a[:total]
+            out = grown
+        if status == -2:
+            problem = search_problem(lattices[state[0]], int(counts[state[0]]), self._options.cutoff)
+            raise ValueError(f"cell {state[0]}: cannot build neighbour list: {problem}.")
+        if status != 0:
+            raise ValueError(f"cell {state[0]}: {self._failed()}")
+        total = int(state[2])
+        index = out[0][:2 * total] if 4 * total >= len(out[0]) else out[0][:2 * total].copy()
+        return [index.reshape(2, total), *out[1:]], edges.tolist()
+
+    def _python_loop(self, pos: np.ndarray, lattices: np.ndarray,
+                     atoms: Sequence[int]) -> tuple[list[np.ndarray], list[int]]:
+        """All cells from Python, one ctypes call and four copies per cell (where no compiler was)."""
+        out = _empty(self._reserve(len(pos)))
         dst = [_address(a) for a in out]
         call, args, r, move = self.call, self.args, self._result, ctypes.memmove
         p, box, total, edges = _address(pos), _address(lattices), 0, [0] * len(atoms)
         for b, n in enumerate(atoms):
+            problem = search_problem(lattices[b], n, self._options.cutoff)
+            if problem is not None:
+                raise ValueError(f"cell {b}: cannot build neighbour list: {problem}.")
             if call(p, n, box, *args) != 0:
-                raise self._failed()
+                raise ValueError(f"cell {b}: {self._failed()}")
             e = r.length
             if e:  # rows of pairs (2 x u64), shifts (3 x i32), distances (f64), vectors (3 x f64)
                 if total + e > len(out[0]):
@@ -146,10 +268,18 @@ class NeighborList:
                 edges[b] = e
             p += 24 * n
             box += 72
-        if total:
-            self._per_atom = 1.2 * total / len(pos)
-        # an overestimated reserve is given back rather than kept alive by views
-        return [a[:total] if 2 * total >= len(a) else a[:total].copy() for a in out], edges
+        # [E, 2] uint64 within each cell -> [2, E] int64 through the batch, in one pass per row
+        ij, index = out[0][:total].view(np.int64), np.empty((2, total), np.int64)
+        first = np.repeat(np.fromiter(accumulate(atoms[:-1], initial=0), np.int64, len(atoms)), edges)
+        np.add(ij[:, 0], first, out=index[0])
+        np.add(ij[:, 1], first, out=index[1])
+        shift, dist, vec = out[1:]
+        if dist[:total].min(initial=np.inf) <= TOL:  # coincident points, not neighbours
+            keep = dist[:total] > TOL
+            edges = np.bincount(np.repeat(np.arange(len(atoms)), edges)[keep], minlength=len(atoms)).tolist()
+            index, shift, dist, vec = (np.ascontiguousarray(index[:, keep]), shift[:total][keep], dist[:total][keep],
+                                       vec[:total][keep])
+        return [index, shift, dist, vec], edges
 
 
 _local = threading.local()
