@@ -4,7 +4,9 @@
 cutoffs 6 Å and 8 Å, every neighbour. `edges …` is the path the embedders take: ours is
 `batch_edges` called once per embedder batch (consecutive crystals, at most 64 atoms, as
 `atom_batches(sizes, 64, 64)` forms them for cgcnn and CHGNet: ~12 perov_5 or ~6 carbon_24
-crystals a call), returning concatenated index/shift/distance/vector arrays. The peer is
+crystals a call), returning concatenated index/shift/distance/vector arrays; it walks the cells
+in C (`crystalrep/graphs/_cells.c`, compiled at install where a C compiler is found; the row's
+note says which loop ran), calling vesin once per cell as the floor does. The peer is
 pymatgen's `get_neighbor_list` once per crystal (what a user would otherwise call; it returns
 the same arrays but vectors); vesin's own Python API (`NeighborList.compute`) is a second peer.
 The floor is the bare vesin C call (`vesin_neighbors`, one per crystal, positions precomputed,
@@ -128,7 +130,7 @@ def _dataset_rows(dataset: str, n: int, repeat: int) -> list[dict[str, Any]]:
     from torch_geometric.data import Batch
 
     from crystalrep.graphs import GraphConfig, arrays_to_batch, arrays_to_graph, batch_edges
-    from crystalrep.graphs.neighbors import neighbor_list
+    from crystalrep.graphs.neighbors import _library, neighbor_list
 
     structures, arrays = _load(dataset, n)
     positions = [(frac @ lat, np.ascontiguousarray(lat)) for lat, _, frac in arrays]
@@ -161,6 +163,7 @@ def _dataset_rows(dataset: str, n: int, repeat: int) -> list[dict[str, Any]]:
                                    for b in bs]
 
     batch_edges(arrays, config=GraphConfig())  # warm-up: first calls pay lazy set-up
+    loop = "C (graphs/_cells.c)" if _library() is not None else "Python (the C loop was not built)"
     blocks = _blocks(arrays)
     sites, calls, rows = sum(len(z) for _, z, _ in arrays), sum(map(len, blocks)), []
     suffix = "" if dataset == DATASET else f", {dataset}"
@@ -181,7 +184,8 @@ def _dataset_rows(dataset: str, n: int, repeat: int) -> list[dict[str, Any]]:
         floor_note = "one bare call per crystal, positions precomputed, outputs left in vesin's buffers"
         rows += [
             timed(f"edges {stage}", "crystalrep batch_edges", "ours", "edges",
-                  f"{calls} calls of ≤ {EMBED_ATOMS} atoms (the embedders' batches); {sites} sites, {edges} edges"),
+                  f"{calls} calls of ≤ {EMBED_ATOMS} atoms (the embedders' batches); {sites} sites, {edges} edges; "
+                  f"cells walked in {loop}"),
             timed(f"edges {stage}", "vesin C call (vesin_neighbors)", "floor", "floor", floor_note),
             timed(f"edges {stage}", "pymatgen get_neighbor_list", "peer", "peer", "once per crystal"),
             timed(f"edges {stage}", "vesin NeighborList.compute", "peer", "vesin",

@@ -70,10 +70,11 @@ def batch_edges(cells: Sequence[Cell], *, config: GraphConfig = DEFAULT) -> Edge
     Raises:
         ValueError: As ``arrays_to_graph``, for the first bad cell (named by its position).
     """
-    lattices, z, pos, atoms = stacked(cells)
+    lattices, z, pos, sizes = stacked(cells)
+    atoms = np.array(sizes, dtype=np.int64)
     if config.max_neighbors is not None:
-        (index, shift, dist, vec), edges = _capped_edges(pos, lattices, atoms, config)
+        (index, shift, dist, vec), edges = _capped_edges(pos, lattices, sizes, config)
     else:
         (index, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(pos, lattices, atoms)
     return EdgeBatch(z=z, pos=pos, lattices=lattices, index=index, shift=shift, dist=dist, vec=vec,
-                     atoms=np.array(atoms, dtype=np.int64), edges=np.array(edges, dtype=np.int64))
+                     atoms=atoms, edges=np.asarray(edges, dtype=np.int64))

@@ -154,6 +154,9 @@ class NeighborList:
         self._per_atom = 0.4 * radius**3  # ~0.1 atoms / Å^3 within the sphere, until measured
         lib = _library()  # the cell check in C where built: ~1 µs a cell against ~3 µs in Python
         self._check, self._bounds = (lib.crystalrep_cell_check if lib else None), ctypes.addressof(_BOUNDS)
+        # the compiled loop's first arguments: vesin's function, then this object's structs
+        self._loop_args = (ctypes.cast(cast(Any, self.call), _P).value, *map(ctypes.addressof, (
+            _PERIODIC, self._options, _BOUNDS, self._result, self._error)))
         # everything after (points, n_points, box): ``self.call(pos_addr, n, box_addr, *self.args)``
         self.args = (ctypes.addressof(_PERIODIC), _CPU, self._options, ctypes.byref(self._result),
                      ctypes.byref(self._error))
@@ -184,8 +187,8 @@ class NeighborList:
         return (np.asarray(_Buffer(r.pairs, (e, 2), "=u8")), np.asarray(_Buffer(r.shifts, (e, 3), "=i4")),
                 np.asarray(_Buffer(r.distances, (e,), "=f8")), np.asarray(_Buffer(r.vectors, (e, 3), "=f8")))
 
-    def compute_many(self, pos: np.ndarray, lattices: np.ndarray, atoms: Sequence[int], *,
-                     compiled: bool = True) -> tuple[list[np.ndarray], list[int]]:
+    def compute_many(self, pos: np.ndarray, lattices: np.ndarray, atoms: Sequence[int] | np.ndarray, *,
+                     compiled: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
         """The edges of consecutive cells in one set of fresh arrays, atoms numbered through them.
 
         Args:
@@ -196,15 +199,16 @@ class NeighborList:
                 Python loop, which gives the same arrays).
 
         Returns:
-            ``([index [2, E] int64, shift [E, 3] int32, dist [E], vec [E, 3]], edges per cell)``:
-            edges by cell, then centre; coincident points (distance <= ``TOL``) are dropped.
+            ``([index [2, E] int64, shift [E, 3] int32, dist [E], vec [E, 3]], edges per cell
+            int64 [B])``: edges by cell, then centre; coincident points (distance <= ``TOL``)
+            are dropped.
         """
         lib = _library() if compiled else None
         if lib is None:
             (index, *rest), edges = self._python_loop(pos, lattices, atoms)
         else:
             (index, *rest), edges = self._c_loop(lib.crystalrep_cells, pos, lattices, atoms)
-        total = sum(edges)
+        total = index.shape[1]
         if total:
             self._per_atom = 1.2 * total / len(pos)
         # an overestimated reserve is given back rather than kept alive by views
@@ -215,18 +219,18 @@ class NeighborList:
         return int(atoms * self._per_atom) + 16
 
     def _c_loop(self, loop: Callable[..., int], pos: np.ndarray, lattices: np.ndarray,
-                atoms: Sequence[int]) -> tuple[list[np.ndarray], list[int]]:
+                atoms: Sequence[int] | np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """All cells in ``crystalrep_cells`` (``_cells.c``), growing the arrays when it asks."""
-        counts, edges = np.ascontiguousarray(atoms, dtype=np.int64), np.zeros(len(atoms), np.int64)
-        state, cap = np.zeros(4, np.int64), self._reserve(len(pos))
-        out = [np.empty(2 * cap, np.int64), *_empty(cap)[1:]]
-        fixed = (ctypes.cast(cast(Any, self.call), _P).value, *map(ctypes.addressof, (
-                 _PERIODIC, self._options, _BOUNDS, self._result, self._error)),
-                 _address(pos), _address(lattices), _address(counts), len(atoms), TOL)
-        while (status := loop(*fixed, cap, *map(_address, (*out, edges, state)))) == 1:
+        counts, cells, cap = np.ascontiguousarray(atoms, dtype=np.int64), len(atoms), self._reserve(len(pos))
+        work = np.zeros(cells + 4, np.int64)  # edges per cell, then the loop's state (4)
+        edges, state, at = work[:cells], work[cells:], _address(work)
+        out: list[np.ndarray] = [np.empty(2 * cap, np.int64), np.empty((cap, 3), np.int32), np.empty(cap),
+                                 np.empty((cap, 3))]
+        fixed = (*self._loop_args, _address(pos), _address(lattices), _address(counts), cells, TOL)
+        while (status := loop(*fixed, cap, *map(_address, out), at, at + 8 * cells)) == 1:
             total, old = int(state[2]), cap
             cap = max(2 * cap, total + int(state[3]))  # state[3]: the edges of the cell that did not fit
-            grown = [np.empty(2 * cap, np.int64), *_empty(cap)[1:]]
+            grown = [np.empty(2 * cap, np.int64), *(np.empty((cap, *a.shape[1:]), a.dtype) for a in out[1:])]
             grown[0][:total], grown[0][cap:cap + total] = out[0][:total], out[0][old:old + total]
             for a, b in zip(out[1:], grown[1:], strict=True):
                 b[:total] = a[:total]
@@ -238,12 +242,12 @@ class NeighborList:
             raise ValueError(f"cell {state[0]}: {self._failed()}")
         total = int(state[2])
         index = out[0][:2 * total] if 4 * total >= len(out[0]) else out[0][:2 * total].copy()
-        return [index.reshape(2, total), *out[1:]], edges.tolist()
+        return [index.reshape(2, total), *out[1:]], edges
 
     def _python_loop(self, pos: np.ndarray, lattices: np.ndarray,
-                     atoms: Sequence[int]) -> tuple[list[np.ndarray], list[int]]:
+                     atoms: Sequence[int] | np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """All cells from Python, one ctypes call and four copies per cell (where no compiler was)."""
-        out = _empty(self._reserve(len(pos)))
+        atoms, out = np.asarray(atoms, dtype=np.int64).tolist(), _empty(self._reserve(len(pos)))
         dst = [_address(a) for a in out]
         call, args, r, move = self.call, self.args, self._result, ctypes.memmove
         p, box, total, edges = _address(pos), _address(lattices), 0, [0] * len(atoms)
@@ -276,10 +280,11 @@ class NeighborList:
         shift, dist, vec = out[1:]
         if dist[:total].min(initial=np.inf) <= TOL:  # coincident points, not neighbours
             keep = dist[:total] > TOL
-            edges = np.bincount(np.repeat(np.arange(len(atoms)), edges)[keep], minlength=len(atoms)).tolist()
+            kept = np.bincount(np.repeat(np.arange(len(atoms)), edges)[keep], minlength=len(atoms))
             index, shift, dist, vec = (np.ascontiguousarray(index[:, keep]), shift[:total][keep], dist[:total][keep],
                                        vec[:total][keep])
-        return [index, shift, dist, vec], edges
+            return [index, shift, dist, vec], kept.astype(np.int64)
+        return [index, shift, dist, vec], np.array(edges, dtype=np.int64)
 
 
 _local = threading.local()
