@@ -170,12 +170,16 @@ class CGCNNEncoder(ArrayEncoder):
 
         from crystalrep.encoders.cgcnn_inference import embed_compact
         from crystalrep.graphs import batch_edges
+        from crystalrep.graphs.errors import CellError
 
         if isinstance(cells[0], Data):
             batch = Batch.from_data_list(cells)
             z, edge_index, distance, index = batch.z, batch.edge_index, batch.distance, batch.batch
         else:  # the arrays arrays_to_batch would wrap, without the fields the model never reads
-            eb = batch_edges(cells, config=self.graph_config())
+            try:
+                eb = batch_edges(cells, config=self.graph_config())
+            except CellError as exc:
+                raise ValueError(f"structure {first + exc.cell}: {exc.reason}") from exc
             z, edge_index = torch.from_numpy(eb.z), torch.from_numpy(eb.index)
             distance = torch.from_numpy(eb.dist.astype(np.float32))
             index = torch.from_numpy(np.repeat(np.arange(len(cells)), eb.atoms))

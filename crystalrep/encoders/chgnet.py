@@ -110,11 +110,14 @@ class CHGNetEncoder(ArrayEncoder):
     @override
     def _embed_batch(self, cells: list[Any], first: int, state: dict[str, Any]) -> Tensor:
         from crystalrep.encoders.chgnet_graph import IsolatedAtomError, batch_graph
+        from crystalrep.graphs.errors import CellError
 
         try:
             graphs = batch_graph(cells)
         except IsolatedAtomError as exc:
             raise ValueError(f"CHGNet cannot embed structure {first + exc.crystal}: {exc}") from exc
+        except CellError as exc:
+            raise ValueError(f"CHGNet cannot embed structure {first + exc.cell}: {exc.reason}") from exc
         except ValueError as exc:
             raise ValueError(f"CHGNet cannot embed structures {first}-{first + len(cells) - 1}: {exc}") from exc
         return mean_atom_features(state["model"], graphs, device=state["device"])

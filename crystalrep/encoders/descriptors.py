@@ -107,6 +107,9 @@ class MagpieEncoder(ArrayEncoder):
 
 
 SOAP_SPECIES = tuple(range(1, 95))
+SOAP_MAX_IMAGE_ATOMS = 1e6
+"""Most periodic images x atoms one SOAP call may build (dscribe keeps them all: ~170 B each;
+a 4-atom cell 0.01 Å thin needs 1.2e7, 9 s and 2 GB; real cells at 5 Å: <= 729 x 500)."""
 
 
 class SOAPEncoder(ArrayEncoder):
@@ -183,6 +186,13 @@ class SOAPEncoder(ArrayEncoder):
     def _embed_batch(self, cells: list[Any], first: int, state: list[Any]) -> np.ndarray:
         from ase import Atoms
 
+        from crystalrep.graphs.neighbors import search_problem
+
+        for k, (lattice, numbers, _) in enumerate(cells):  # dscribe builds every periodic image in memory
+            problem = search_problem(np.asarray(lattice, dtype=np.float64), len(numbers), self.r_cut,
+                                     max_work=SOAP_MAX_IMAGE_ATOMS)
+            if problem is not None:
+                raise ValueError(f"structure {first + k}: cannot compute SOAP: {problem}.")
         atoms = [Atoms(numbers=numbers, scaled_positions=frac, cell=lattice, pbc=True) for lattice, numbers, frac in cells]
         parts = [np.asarray(s.create(atoms), dtype=np.float64).reshape(len(atoms), -1) for s in state]
         return np.concatenate(parts, axis=1)

@@ -16,6 +16,7 @@ import numpy as np
 from crystalrep.graphs.cells import Cell, stacked
 from crystalrep.graphs.config import DEFAULT, GraphConfig
 from crystalrep.graphs.edges import cell_edges
+from crystalrep.graphs.errors import CellError
 from crystalrep.graphs.neighbors import neighbor_list
 
 
@@ -49,8 +50,11 @@ class EdgeBatch:
 def _capped_edges(pos: np.ndarray, lattices: np.ndarray, atoms: list[int], config: GraphConfig) -> tuple:
     """``([index, shift, dist, vec], edges)`` with ``max_neighbors``, one cell at a time."""
     parts, start = [], 0
-    for lattice, n in zip(lattices, atoms, strict=True):
-        index, shift, dist, vec = cell_edges(pos[start:start + n], lattice, config)
+    for b, (lattice, n) in enumerate(zip(lattices, atoms, strict=True)):
+        try:
+            index, shift, dist, vec = cell_edges(pos[start:start + n], lattice, config)
+        except ValueError as exc:
+            raise CellError(b, str(exc)) from None
         parts.append((index + start, np.array(shift), np.array(dist), np.array(vec)))
         start += n
     edges = [p[0].shape[1] for p in parts]
@@ -68,7 +72,7 @@ def batch_edges(cells: Sequence[Cell], *, config: GraphConfig = DEFAULT) -> Edge
         config: Cutoff and optional neighbour limit.
 
     Raises:
-        ValueError: As ``arrays_to_graph``, for the first bad cell (named by its position).
+        CellError: A ``ValueError`` for the first bad cell, naming its position (``.cell``).
     """
     lattices, z, pos, sizes = stacked(cells)
     atoms = np.array(sizes, dtype=np.int64)

@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from crystalrep.graphs.errors import CellError
+
 Cell = tuple[np.ndarray, Any, np.ndarray]
 
 
@@ -50,7 +52,7 @@ def _raise_first_bad(cells: Sequence[Cell]) -> NoReturn:
         try:
             prepared(*cell)
         except ValueError as exc:
-            raise ValueError(f"cell {b}: {exc}") from None
+            raise CellError(b, str(exc)) from None
     raise ValueError("cells cannot be stacked: expected (lattice, numbers, frac_coords) per cell.")
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import vesin
 
 from crystalrep.graphs.config import TOL
+from crystalrep.graphs.errors import CellError
 
 _P, _BOOL, _INT = ctypes.c_void_p, ctypes.c_bool, ctypes.c_int
 
@@ -58,12 +59,13 @@ many images along its thin side; real at 8 Å: <= 2,197 x 500)."""
 _BOUNDS = _Bounds(MAX_LENGTH, MAX_EDGES, MAX_WORK)
 
 
-def search_problem(lattice: np.ndarray, atoms: int, radius: float) -> str | None:
+def search_problem(lattice: np.ndarray, atoms: int, radius: float, *, max_work: float = MAX_WORK) -> str | None:
     """Why vesin should not search a cell within ``radius`` (one sentence), or ``None``.
 
     Checked before every search, so no direct call of the graph API can crash the process
     or run for hours, whatever the importers' limits let through. The same rule is
-    ``crystalrep_cell_check`` in ``_cells.c``.
+    ``crystalrep_cell_check`` in ``_cells.c``. ``max_work`` bounds periodic images times
+    atoms (lower it for a library that builds every image, as dscribe does).
     """
     (ax, ay, az), (bx, by, bz), (cx, cy, cz) = lattice.tolist()
     faces = ((by * cz - bz * cy, bz * cx - bx * cz, bx * cy - by * cx),
@@ -84,9 +86,9 @@ def search_problem(lattice: np.ndarray, atoms: int, radius: float) -> str | None
     if not edges <= MAX_EDGES:
         return (f"{atoms} atom{'s' * (atoms != 1)} in {volume:.3g} Å³ would make ~{edges:.2g} neighbour pairs within {radius:g} Å "
                 f"(at most {MAX_EDGES:g})")
-    if not images * atoms <= MAX_WORK:
+    if not images * atoms <= max_work:
         return (f"the cell is so thin that the search would visit ~{images:.2g} periodic images for each of "
-                f"{atoms} atom{'s' * (atoms != 1)} (at most {MAX_WORK:g} images x atoms)")
+                f"{atoms} atom{'s' * (atoms != 1)} (at most {max_work:g} images x atoms)")
     return None
 
 
@@ -237,9 +239,9 @@ class NeighborList:
             out = grown
         if status == -2:
             problem = search_problem(lattices[state[0]], int(counts[state[0]]), self._options.cutoff)
-            raise ValueError(f"cell {state[0]}: cannot build neighbour list: {problem}.")
+            raise CellError(int(state[0]), f"cannot build neighbour list: {problem}.")
         if status != 0:
-            raise ValueError(f"cell {state[0]}: {self._failed()}")
+            raise CellError(int(state[0]), str(self._failed()))
         total = int(state[2])
         index = out[0][:2 * total] if 4 * total >= len(out[0]) else out[0][:2 * total].copy()
         return [index.reshape(2, total), *out[1:]], edges
@@ -254,9 +256,9 @@ class NeighborList:
         for b, n in enumerate(atoms):
             problem = search_problem(lattices[b], n, self._options.cutoff)
             if problem is not None:
-                raise ValueError(f"cell {b}: cannot build neighbour list: {problem}.")
+                raise CellError(b, f"cannot build neighbour list: {problem}.")
             if call(p, n, box, *args) != 0:
-                raise ValueError(f"cell {b}: {self._failed()}")
+                raise CellError(b, str(self._failed()))
             e = r.length
             if e:  # rows of pairs (2 x u64), shifts (3 x i32), distances (f64), vectors (3 x f64)
                 if total + e > len(out[0]):
