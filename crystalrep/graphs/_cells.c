@@ -84,15 +84,35 @@ typedef int (*neighbors_fn)(const double (*)[3], size_t, const double (*)[3], co
  *   1 when the next cell does not fit: state points at it and state[3] is its edge count;
  *     grow the arrays and call again;
  *  -1 when vesin failed: state[0] is the cell, *error vesin's message;
- *  -2 when a cell is outside the bounds: state[0] is the cell; it was not searched. */
+ *  -2 when a cell is outside the bounds: state[0] is the cell; it was not searched;
+ *  -3 when a cell's positions (or, without atoms, its lattice) are not finite: state[0] is the cell.
+ *
+ * Positions come from frac [N, 3] and are written to pos [N, 3] as (f0 a + f1 b) + f2 c, the
+ * sums graphs/cells.py's cartesian() makes (built without fused multiply-adds: equal bit for bit). */
 int crystalrep_cells(neighbors_fn neighbors, const bool *periodic, const struct Options *options,
-                     const struct Bounds *bounds, struct Result *result, const char **error, const double *pos, const double *lattices,
+                     const struct Bounds *bounds, struct Result *result, const char **error, const double *frac,
+                     double *pos, const double *lattices,
                      const int64_t *atoms, int64_t n_cells, double tol, int64_t capacity, int64_t *index,
                      int32_t *shifts, double *dist, double *vec, int64_t *edges, int64_t *state) {
     const struct Device cpu = {1, 0};
     int64_t cell = state[0], atom = state[1], total = state[2];
     for (; cell < n_cells; cell++) {
         const int64_t n = atoms[cell];
+        const double *l = lattices + 9 * cell;
+        bool finite = true;
+        for (int k = 0; n == 0 && k < 9; k++) finite = finite && isfinite(l[k]);
+        for (int64_t a = atom; a < atom + n; a++) {
+            const double *f = frac + 3 * a;
+            double *p = pos + 3 * a;
+            for (int j = 0; j < 3; j++) {
+                p[j] = (f[0] * l[j] + f[1] * l[3 + j]) + f[2] * l[6 + j];
+                finite = finite && isfinite(p[j]);
+            }
+        }
+        if (!finite) {
+            state[0] = cell;
+            return -3;
+        }
         if (crystalrep_cell_check(lattices + 9 * cell, n, options->cutoff, bounds) != 0) {
             state[0] = cell;
             return -2;

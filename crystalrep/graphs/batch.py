@@ -1,9 +1,10 @@
 """The neighbour lists of many crystals in one set of arrays (the path the embedders take).
 
-The cells are checked, stacked and converted to Cartesian positions with a few whole-batch
-NumPy calls; vesin then runs once per cell from a plain-address loop
-(:meth:`~crystalrep.graphs.neighbors.NeighborList.compute_many`, compiled where a C compiler
-was at install), which numbers atoms through the batch and drops coincident points as it copies.
+The cells' shapes are checked and their arrays stacked with a few whole-batch NumPy calls;
+then one loop over the cells (:meth:`~crystalrep.graphs.neighbors.NeighborList.compute_many`,
+compiled where a C compiler was at install) makes each cell's Cartesian positions, checks them,
+runs vesin, and copies the edges out, numbering atoms through the batch and dropping
+coincident points.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crystalrep.graphs.cells import Cell, stacked
+from crystalrep.graphs.cells import Cell, gathered, positions
 from crystalrep.graphs.config import DEFAULT, GraphConfig
 from crystalrep.graphs.edges import cell_edges
 from crystalrep.graphs.errors import CellError
@@ -74,11 +75,12 @@ def batch_edges(cells: Sequence[Cell], *, config: GraphConfig = DEFAULT) -> Edge
     Raises:
         CellError: A ``ValueError`` for the first bad cell, naming its position (``.cell``).
     """
-    lattices, z, pos, sizes = stacked(cells)
+    lattices, z, frac, sizes = gathered(cells)
     atoms = np.array(sizes, dtype=np.int64)
     if config.max_neighbors is not None:
+        pos = positions(frac, lattices, sizes)
         (index, shift, dist, vec), edges = _capped_edges(pos, lattices, sizes, config)
     else:
-        (index, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(pos, lattices, atoms)
+        pos, (index, shift, dist, vec), edges = neighbor_list(config.cutoff).compute_many(frac, lattices, atoms)
     return EdgeBatch(z=z, pos=pos, lattices=lattices, index=index, shift=shift, dist=dist, vec=vec,
                      atoms=atoms, edges=np.asarray(edges, dtype=np.int64))

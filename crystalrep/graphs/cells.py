@@ -14,16 +14,18 @@ import numpy as np
 from crystalrep.graphs.errors import CellError
 
 Cell = tuple[np.ndarray, Any, np.ndarray]
+NON_FINITE = "lattice and frac_coords must be finite."
 
 
 def cartesian(frac: np.ndarray, lattices: np.ndarray) -> np.ndarray:
     """Positions ``frac @ lattice`` as C-contiguous ``[N, 3]``.
 
-    ``lattices`` is one ``[3, 3]`` lattice or one per atom ``[N, 3, 3]``: the same stacked
-    product either way, so a cell's positions (and hence its edges) are equal bit for bit
-    whether it is built alone or in a batch.
+    ``lattices`` is one ``[3, 3]`` lattice or one per atom ``[N, 3, 3]``. Written out as
+    ``(f0 a + f1 b) + f2 c`` rather than ``matmul`` (whose BLAS kernels fuse multiply-adds):
+    the compiled batch loop (``_cells.c``) computes the same sums in the same order, so a
+    cell's positions, and hence its edges, are equal bit for bit whichever path built them.
     """
-    return np.matmul(frac[:, None, :], lattices).reshape(-1, 3)
+    return (frac[:, 0:1] * lattices[..., 0, :] + frac[:, 1:2] * lattices[..., 1, :]) + frac[:, 2:3] * lattices[..., 2, :]
 
 
 def prepared(lattice: np.ndarray, numbers: np.ndarray | Sequence[int],
@@ -43,7 +45,7 @@ def prepared(lattice: np.ndarray, numbers: np.ndarray | Sequence[int],
     # one check for both inputs: a non-finite lattice entry spoils its column of every
     # position (x * inf, 0 * inf = nan) and a non-finite coordinate its atom's row
     if not np.isfinite(pos if len(pos) else lattice).all():
-        raise ValueError("lattice and frac_coords must be finite.")
+        raise ValueError(NON_FINITE)
     return lattice, z, pos
 
 
@@ -56,11 +58,11 @@ def _raise_first_bad(cells: Sequence[Cell]) -> NoReturn:
     raise ValueError("cells cannot be stacked: expected (lattice, numbers, frac_coords) per cell.")
 
 
-def stacked(cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """``(lattices [B, 3, 3], z [N], pos [N, 3], atoms per cell)`` of many cells, as :func:`prepared`.
+def gathered(cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """``(lattices [B, 3, 3], z [N], frac [N, 3], atoms per cell)`` of many cells, shapes checked.
 
     Raises:
-        ValueError: For the first cell with wrong shapes or non-finite values.
+        CellError: For the first cell with wrong shapes (values are checked by :func:`positions`).
     """
     if not len(cells):
         return np.zeros((0, 3, 3)), np.zeros(0, np.int64), np.zeros((0, 3)), []
@@ -75,8 +77,31 @@ def stacked(cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     if not (lattices.shape == (len(cells), 3, 3) and z.ndim == 1 and frac.shape == (len(z), 3)
             and list(map(len, fracs)) == atoms):
         _raise_first_bad(cells)
+    return lattices, z, frac, atoms
+
+
+def positions(frac: np.ndarray, lattices: np.ndarray, atoms: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Cartesian positions ``[N, 3]`` of stacked cells (as :func:`prepared` makes each).
+
+    Raises:
+        CellError: For the first cell with a non-finite value.
+    """
     pos = cartesian(frac, np.repeat(lattices, atoms, axis=0))
     # as in prepared(), finite positions imply finite inputs for every cell with atoms
     if not (np.isfinite(pos).all() and (0 not in atoms or np.isfinite(lattices).all())):
-        _raise_first_bad(cells)
-    return lattices, z, pos, atoms
+        first = 0
+        for b, n in enumerate(atoms):
+            if not np.isfinite(pos[first:first + n] if n else lattices[b]).all():
+                raise CellError(b, NON_FINITE)
+            first += n
+    return pos
+
+
+def stacked(cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """``(lattices [B, 3, 3], z [N], pos [N, 3], atoms per cell)`` of many cells, as :func:`prepared`.
+
+    Raises:
+        CellError: For the first cell with wrong shapes or non-finite values.
+    """
+    lattices, z, frac, atoms = gathered(cells)
+    return lattices, z, positions(frac, lattices, atoms), atoms

@@ -20,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 import vesin
 
+from crystalrep.graphs.cells import NON_FINITE, positions
 from crystalrep.graphs.config import TOL
 from crystalrep.graphs.errors import CellError
 
@@ -105,7 +106,7 @@ def _library() -> ctypes.CDLL | None:
         return None
     lib = ctypes.CDLL(_cells.__file__)
     lib.crystalrep_cells.restype = lib.crystalrep_cell_check.restype = _INT
-    lib.crystalrep_cells.argtypes = (*(_P,) * 9, ctypes.c_int64, ctypes.c_double, ctypes.c_int64, *(_P,) * 6)
+    lib.crystalrep_cells.argtypes = (*(_P,) * 10, ctypes.c_int64, ctypes.c_double, ctypes.c_int64, *(_P,) * 6)
     lib.crystalrep_cell_check.argtypes = (_P, ctypes.c_int64, ctypes.c_double, _P)
     return lib
 
@@ -189,38 +190,46 @@ class NeighborList:
         return (np.asarray(_Buffer(r.pairs, (e, 2), "=u8")), np.asarray(_Buffer(r.shifts, (e, 3), "=i4")),
                 np.asarray(_Buffer(r.distances, (e,), "=f8")), np.asarray(_Buffer(r.vectors, (e, 3), "=f8")))
 
-    def compute_many(self, pos: np.ndarray, lattices: np.ndarray, atoms: Sequence[int] | np.ndarray, *,
-                     compiled: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-        """The edges of consecutive cells in one set of fresh arrays, atoms numbered through them.
+    def compute_many(self, frac: np.ndarray, lattices: np.ndarray, atoms: Sequence[int] | np.ndarray, *,
+                     compiled: bool = True) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """Positions and edges of consecutive cells in fresh arrays, atoms numbered through them.
 
         Args:
-            pos: Cartesian positions of all cells, C-contiguous float64 ``[N, 3]``.
-            lattices: C-contiguous float64 ``[B, 3, 3]``.
+            frac: Fractional coordinates of all cells, float64 ``[N, 3]``.
+            lattices: float64 ``[B, 3, 3]``.
             atoms: Atoms per cell (``sum == N``).
             compiled: Walk the cells in the compiled loop where it was built (``False``: the
                 Python loop, which gives the same arrays).
 
         Returns:
-            ``([index [2, E] int64, shift [E, 3] int32, dist [E], vec [E, 3]], edges per cell
-            int64 [B])``: edges by cell, then centre; coincident points (distance <= ``TOL``)
-            are dropped.
+            ``(pos [N, 3], [index [2, E] int64, shift [E, 3] int32, dist [E], vec [E, 3]],
+            edges per cell int64 [B])``: positions as :func:`~crystalrep.graphs.cells.positions`
+            makes them; edges by cell, then centre; coincident points (distance <= ``TOL``)
+            dropped.
+
+        Raises:
+            CellError: For the first cell with non-finite values, outside :func:`search_problem`'s
+                bounds, or refused by vesin.
         """
         lib = _library() if compiled else None
         if lib is None:
+            pos = positions(frac, lattices, atoms)
             (index, *rest), edges = self._python_loop(pos, lattices, atoms)
         else:
-            (index, *rest), edges = self._c_loop(lib.crystalrep_cells, pos, lattices, atoms)
+            frac, lattices = np.ascontiguousarray(frac, np.float64), np.ascontiguousarray(lattices, np.float64)
+            pos = np.empty_like(frac)
+            (index, *rest), edges = self._c_loop(lib.crystalrep_cells, frac, pos, lattices, atoms)
         total = index.shape[1]
         if total:
             self._per_atom = 1.2 * total / len(pos)
         # an overestimated reserve is given back rather than kept alive by views
-        return [index, *(a[:total] if 2 * total >= len(a) else a[:total].copy() for a in rest)], edges
+        return pos, [index, *(a[:total] if 2 * total >= len(a) else a[:total].copy() for a in rest)], edges
 
     def _reserve(self, atoms: int) -> int:
         """Edge rows to allocate first: from the edges per atom of the previous batch."""
         return int(atoms * self._per_atom) + 16
 
-    def _c_loop(self, loop: Callable[..., int], pos: np.ndarray, lattices: np.ndarray,
+    def _c_loop(self, loop: Callable[..., int], frac: np.ndarray, pos: np.ndarray, lattices: np.ndarray,
                 atoms: Sequence[int] | np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """All cells in ``crystalrep_cells`` (``_cells.c``), growing the arrays when it asks."""
         counts, cells, cap = np.ascontiguousarray(atoms, dtype=np.int64), len(atoms), self._reserve(len(pos))
@@ -228,7 +237,7 @@ class NeighborList:
         edges, state, at = work[:cells], work[cells:], _address(work)
         out: list[np.ndarray] = [np.empty(2 * cap, np.int64), np.empty((cap, 3), np.int32), np.empty(cap),
                                  np.empty((cap, 3))]
-        fixed = (*self._loop_args, _address(pos), _address(lattices), _address(counts), cells, TOL)
+        fixed = (*self._loop_args, _address(frac), _address(pos), _address(lattices), _address(counts), cells, TOL)
         while (status := loop(*fixed, cap, *map(_address, out), at, at + 8 * cells)) == 1:
             total, old = int(state[2]), cap
             cap = max(2 * cap, total + int(state[3]))  # state[3]: the edges of the cell that did not fit
@@ -237,6 +246,8 @@ class NeighborList:
             for a, b in zip(out[1:], grown[1:], strict=True):
                 b[:total] = a[:total]
             out = grown
+        if status == -3:
+            raise CellError(int(state[0]), NON_FINITE)
         if status == -2:
             problem = search_problem(lattices[state[0]], int(counts[state[0]]), self._options.cutoff)
             raise CellError(int(state[0]), f"cannot build neighbour list: {problem}.")

@@ -37,7 +37,7 @@ def test_threads_get_their_own_buffers() -> None:
 
 @pytest.mark.parametrize("cutoff", [0.5, 3.0, 7.5])
 def test_compiled_and_python_loops_give_the_same_arrays(cutoff: float) -> None:
-    from crystalrep.graphs.cells import stacked
+    from crystalrep.graphs.cells import gathered, stacked
     from crystalrep.graphs.neighbors import _library
 
     if _library() is None:
@@ -45,15 +45,17 @@ def test_compiled_and_python_loops_give_the_same_arrays(cutoff: float) -> None:
     cells = [(lattice, np.full(len(pos), 6), pos @ np.linalg.inv(lattice)) for pos, lattice in random_cells(120, seed=7)]
     twin = (np.eye(3) * 3.0, [6, 6, 8], np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 0.3], [0.5, 0.5, 0.5]]))
     empty = (np.eye(3) * 4.0, np.zeros(0, np.int64), np.zeros((0, 3)))
-    lattices, _, pos, atoms = stacked([empty, *cells[:60], twin, empty, *cells[60:]])
+    batch = [empty, *cells[:60], twin, empty, *cells[60:]]
+    lattices, _, frac, atoms = gathered(batch)
     nl = neighbor_list(cutoff)
     for reserve in (None, 0.0):
         if reserve is not None:
             nl._per_atom = reserve  # no reserve: every cell with edges makes the arrays grow
-        c_out, c_edges = nl.compute_many(pos, lattices, atoms, compiled=True)
+        c_pos, c_out, c_edges = nl.compute_many(frac, lattices, atoms, compiled=True)
         if reserve is not None:
             nl._per_atom = reserve
-        py_out, py_edges = nl.compute_many(pos, lattices, atoms, compiled=False)
+        py_pos, py_out, py_edges = nl.compute_many(frac, lattices, atoms, compiled=False)
+        assert c_pos.tobytes() == py_pos.tobytes() == stacked(batch)[2].tobytes()  # the C sums round as NumPy's
         assert c_edges.dtype == py_edges.dtype == np.int64 and c_edges.tolist() == py_edges.tolist()
         assert int(c_edges.sum()) == c_out[0].shape[1]
         for got, want in zip(c_out, py_out, strict=True):
@@ -87,19 +89,18 @@ def _hostile_child() -> None:  # run in a child: a regression would kill or hang
     import sys
 
     from crystalrep.graphs import arrays_to_graph, batch_edges
-    from crystalrep.graphs.cells import stacked
+    from crystalrep.graphs.cells import gathered
 
     good = (np.eye(3) * 4.0, [11, 17], [[0, 0, 0], [0.5, 0.5, 0.5]])
     said = {}
     for name, (lattice, frac) in HOSTILE.items():
         cell = (np.array(lattice, float), np.full(len(frac), 6), np.array(frac, float))
-        args = stacked([good, cell])
-        many = (args[0], args[2], args[3])
+        many = gathered([good, cell])
         calls = {"batch_edges": lambda c=cell: batch_edges([good, c]),
                  "arrays_to_graph": lambda c=cell: arrays_to_graph(*c),
                  "12 nearest": lambda c=cell: arrays_to_graph(*c, config=GraphConfig(cutoff=8.0, max_neighbors=12)),
-                 "compute_many python": lambda m=many: neighbor_list(6.0).compute_many(m[1], m[0], m[2], compiled=False),
-                 "compute_many compiled": lambda m=many: neighbor_list(6.0).compute_many(m[1], m[0], m[2])}
+                 "compute_many python": lambda m=many: neighbor_list(6.0).compute_many(m[2], m[0], m[3], compiled=False),
+                 "compute_many compiled": lambda m=many: neighbor_list(6.0).compute_many(m[2], m[0], m[3])}
         for call, fn in calls.items():
             try:
                 fn()
