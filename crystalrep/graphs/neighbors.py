@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -101,10 +102,10 @@ def _library() -> ctypes.CDLL | None:
     installs without it and :meth:`NeighborList.compute_many` walks the cells from Python.
     """
     try:
-        from crystalrep.graphs import _cells  # type: ignore[attr-defined]
+        extension = importlib.import_module("crystalrep.graphs._cells")
     except ImportError:
         return None
-    lib = ctypes.CDLL(_cells.__file__)
+    lib = ctypes.CDLL(extension.__file__)
     lib.crystalrep_cells.restype = lib.crystalrep_cell_check.restype = _INT
     lib.crystalrep_cells.argtypes = (*(_P,) * 10, ctypes.c_int64, ctypes.c_double, ctypes.c_int64, *(_P,) * 6)
     lib.crystalrep_cell_check.argtypes = (_P, ctypes.c_int64, ctypes.c_double, _P)
