@@ -2,7 +2,7 @@
 
 Data: the synthetic 64-d Gaussian mixture of the `projections` section (seed 0). Ours:
 `project(method="umap")` with its defaults: the exact 15-NN graph from faiss (`IndexFlatL2` on 2
-threads, 16,384 × 4,096 BLAS blocks, each pair's distance recomputed in float64) handed to
+threads, 2,048 × 1,024 BLAS blocks, each pair's distance recomputed in float64) handed to
 umap-learn as `precomputed_knn`. Peer: `umap.UMAP()` with its defaults (NN-descent neighbours).
 Seeded, umap-learn's layout is single-threaded and reproducible (it also runs NN-descent on one
 thread); unseeded, both use 2 threads.
@@ -133,18 +133,19 @@ def _knn_rows(n: int) -> list[dict[str, Any]]:
     import numpy as np
     from umap.umap_ import nearest_neighbors
 
-    from crystalrep.analysis.knn_graph import exact_knn
+    from crystalrep.analysis.knn_graph import _FAISS_BLOCKS, exact_knn
 
     X, k = gaussian_mixture(n), 15
     (idx, _), seconds, cpu = timed(lambda: exact_knn(X, k, include_self=True, n_jobs=2))
     exact = [set(r) for r in idx.tolist()]
 
-    tile = np.empty((16384, 4096), np.float32)  # faiss's tiles here (knn_graph._FAISS_BLOCKS), allocated once
+    rows, cols = _FAISS_BLOCKS
+    tile = np.empty((rows, cols), np.float32)  # the tiles our search has faiss use, allocated once
 
     def gemm() -> None:
-        for i in range(0, n, 16384):
-            for j in range(0, n, 4096):
-                q, b = X[i:i + 16384], X[j:j + 4096]
+        for i in range(0, n, rows):
+            for j in range(0, n, cols):
+                q, b = X[i:i + rows], X[j:j + cols]
                 np.matmul(q, b.T, out=tile[:len(q), :len(b)])
 
     _, floor_s, floor_cpu = timed(gemm)
@@ -163,7 +164,7 @@ def _knn_rows(n: int) -> list[dict[str, Any]]:
                  row(stage, "umap-learn nearest_neighbors (NN-descent)", "peer", n, peer_s,
                      f"approximate: recall {recall:.4f} of the exact {k} neighbours; {jobs} thread(s); "
                      f"CPU {peer_cpu:.1f} s; {load_note()}"),
-                 row(stage, "X Xᵀ alone (float32 BLAS, faiss's 16,384 × 4,096 tiles)", "floor", n, floor_s,
+                 row(stage, f"X Xᵀ alone (float32 BLAS, {rows:,} × {cols:,} tiles)", "floor", n, floor_s,
                      f"no selection; CPU {floor_cpu:.1f} s; {load_note()}")]
     return rows
 

@@ -30,10 +30,11 @@ UMAP_OWN_EXACT = 4096  # below this many rows umap-learn computes all pairwise d
 FAISS_METRICS = ("euclidean", "l2", "cosine")
 ANNOY_METRICS = ("cosine", "euclidean", "manhattan", "hamming", "dot", "l1", "l2", "taxicab")
 _BLOCK = 4096  # rows per block when recomputing distances (bounds memory at k × d × block)
-# faiss's BLAS blocks (queries × database rows; its defaults are 4096 × 1024): at 50k × 64 the larger
-# tiles cut the search's CPU time by ~10 % (9.1 and 8.3 s vs 10.3 and 10.9 s, two runs each) for a
-# 256 MB distance tile.
-_FAISS_BLOCKS = (16384, 4096)
+# faiss's BLAS blocks (queries × database rows; its defaults are 4096 × 1024). At 50k × 64 on 2 threads,
+# two interleaved runs of 5 each on a quiet machine (2026-12-02), median (best) wall seconds:
+# 2048 × 1024: 3.17 (3.09), 4.38 (3.12); 4096 × 1024: 3.61 (3.18); 1024 × 1024: 3.74 (3.31);
+# 16384 × 4096: 4.38 (4.04), 5.37 (4.88). An 8 MB distance tile stays in cache, a 256 MB one does not.
+_FAISS_BLOCKS = (2048, 1024)
 
 
 def uses_exact(knn: str, n: int) -> bool:
