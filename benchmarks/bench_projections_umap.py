@@ -139,13 +139,13 @@ def _knn_rows(n: int) -> list[dict[str, Any]]:
     (idx, _), seconds, cpu = timed(lambda: exact_knn(X, k, include_self=True, n_jobs=2))
     exact = [set(r) for r in idx.tolist()]
 
-    rows, cols = _FAISS_BLOCKS
-    tile = np.empty((rows, cols), np.float32)  # the tiles our search has faiss use, allocated once
+    tile_rows, tile_cols = _FAISS_BLOCKS
+    tile = np.empty((tile_rows, tile_cols), np.float32)  # the tiles our search has faiss use, allocated once
 
     def gemm() -> None:
-        for i in range(0, n, rows):
-            for j in range(0, n, cols):
-                q, b = X[i:i + rows], X[j:j + cols]
+        for i in range(0, n, tile_rows):
+            for j in range(0, n, tile_cols):
+                q, b = X[i:i + tile_rows], X[j:j + tile_cols]
                 np.matmul(q, b.T, out=tile[:len(q), :len(b)])
 
     _, floor_s, floor_cpu = timed(gemm)
@@ -164,7 +164,7 @@ def _knn_rows(n: int) -> list[dict[str, Any]]:
                  row(stage, "umap-learn nearest_neighbors (NN-descent)", "peer", n, peer_s,
                      f"approximate: recall {recall:.4f} of the exact {k} neighbours; {jobs} thread(s); "
                      f"CPU {peer_cpu:.1f} s; {load_note()}"),
-                 row(stage, f"X Xᵀ alone (float32 BLAS, {rows:,} × {cols:,} tiles)", "floor", n, floor_s,
+                 row(stage, f"X Xᵀ alone (float32 BLAS, {tile_rows:,} × {tile_cols:,} tiles)", "floor", n, floor_s,
                      f"no selection; CPU {floor_cpu:.1f} s; {load_note()}")]
     return rows
 
