@@ -50,23 +50,48 @@ struct Bounds {
     double max_length, max_edges, max_work;
 };
 
+/* Whether vesin's cell list would get 0 bins along an axis and divide by zero (SIGFPE): above
+ * 1e5 bins it scales the three counts down keeping their ratios, truncating each. Counts are
+ * tried one either side of a near-integer quotient. The same rule as neighbors._cell_list_collapses. */
+static bool cell_list_collapses(const double reach[3]) {
+    double counts[3][2];
+    for (int i = 0; i < 3; i++) {
+        const double x = reach[i] > 0 ? 1.0 / reach[i] : INFINITY;
+        counts[i][0] = fmax(1.0, trunc(x * (1 - 1e-9)));
+        counts[i][1] = fmax(1.0, trunc(x * (1 + 1e-9)));
+        if (isinf(counts[i][0]) || isinf(counts[i][1])) return true;
+    }
+    for (int i = 0; i < 8; i++) {
+        const double n0 = counts[0][i & 1], n1 = counts[1][(i >> 1) & 1], n2 = counts[2][(i >> 2) & 1];
+        if (n0 * n1 * n2 > 1e5) {
+            const double xy = n0 / n1, yz = n1 / n2;
+            const double c2 = trunc(cbrt(1e5 / (xy * yz * yz))), c1 = trunc(yz * c2);
+            if (c2 < 1 || c1 < 1 || trunc(xy * c1) < 1) return true;
+        }
+    }
+    return false;
+}
+
 /* 0 if the cell is within the bounds, else 1 (any edge longer than max_length or not finite),
- * 2 (expected edges above max_edges), 3 (images x atoms above max_work). */
+ * 2 (expected edges above max_edges), 3 (images x atoms above max_work), 4 (vesin's cell list
+ * would collapse an axis). */
 int crystalrep_cell_check(const double *l, int64_t n, double radius, const struct Bounds *bounds) {
     const double *a = l, *b = l + 3, *c = l + 6;
     const double faces[3][3] = {{b[1] * c[2] - b[2] * c[1], b[2] * c[0] - b[0] * c[2], b[0] * c[1] - b[1] * c[0]},
                                 {c[1] * a[2] - c[2] * a[1], c[2] * a[0] - c[0] * a[2], c[0] * a[1] - c[1] * a[0]},
                                 {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]}};
     const double volume = fabs(a[0] * faces[0][0] + a[1] * faces[0][1] + a[2] * faces[0][2]);
-    double images = 1.0;
+    double images = 1.0, reach[3];
     for (int i = 0; i < 3; i++) {
         const double *v = l + 3 * i, *f = faces[i];
         if (!(sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) <= bounds->max_length)) return 1;
-        images *= 2.0 * ceil(radius * sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]) / volume) + 1.0;
+        reach[i] = volume != 0 ? radius * sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]) / volume : INFINITY;
+        images *= 2.0 * ceil(reach[i]) + 1.0;
     }
     if (n == 0) return 0;
     const double edges = (double)n * (double)n * 4.0 / 3.0 * M_PI * radius * radius * radius / volume;
     if (!(edges <= bounds->max_edges)) return 2;
+    if (cell_list_collapses(reach)) return 4;
     if (!(images * (double)n <= bounds->max_work)) return 3;
     return 0;
 }

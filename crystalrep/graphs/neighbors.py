@@ -61,6 +61,34 @@ many images along its thin side; real at 8 Å: <= 2,197 x 500)."""
 _BOUNDS = _Bounds(MAX_LENGTH, MAX_EDGES, MAX_WORK)
 
 
+VESIN_MAX_CELLS = 1e5  # MAX_NUMBER_OF_CELLS in vesin's cpu_cell_list.cpp
+
+
+def _cell_list_collapses(reach: tuple[float, float, float]) -> bool:
+    """Whether vesin's cell list would get 0 bins along an axis and divide by zero (SIGFPE).
+
+    ``reach`` is radius / distance between opposite faces per axis. vesin bins each axis into
+    ``max(1, trunc(distance / radius))`` cells; above 1e5 in all it scales the three counts
+    down, keeping their ratios and truncating each, and a very elongated cell truncates one
+    to 0. Counts are tried one either side of a near-integer quotient, since vesin's face
+    distances may round differently from ours.
+    """
+    counts = [{max(1.0, math.trunc(x * (1 - 1e-9))), max(1.0, math.trunc(x * (1 + 1e-9)))}
+              for x in (1.0 / q if q > 0 else math.inf for q in reach)]
+    if any(math.isinf(c) for axis in counts for c in axis):
+        return True
+    for n0 in counts[0]:
+        for n1 in counts[1]:
+            for n2 in counts[2]:
+                if n0 * n1 * n2 > VESIN_MAX_CELLS:
+                    xy, yz = n0 / n1, n1 / n2
+                    c2 = math.trunc(math.cbrt(VESIN_MAX_CELLS / (xy * yz * yz)))
+                    c1 = math.trunc(yz * c2)
+                    if min(c2, c1, math.trunc(xy * c1)) < 1:
+                        return True
+    return False
+
+
 def search_problem(lattice: np.ndarray, atoms: int, radius: float, *, max_work: float = MAX_WORK) -> str | None:
     """Why vesin should not search a cell within ``radius`` (one sentence), or ``None``.
 
@@ -74,12 +102,13 @@ def search_problem(lattice: np.ndarray, atoms: int, radius: float, *, max_work: 
              (cy * az - cz * ay, cz * ax - cx * az, cx * ay - cy * ax),
              (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx))
     volume = abs(ax * faces[0][0] + ay * faces[0][1] + az * faces[0][2])
-    images = 1.0
+    images, reaches = 1.0, []
     for (x, y, z), (fx, fy, fz) in zip(((ax, ay, az), (bx, by, bz), (cx, cy, cz)), faces, strict=True):
         if not math.sqrt(x * x + y * y + z * z) <= MAX_LENGTH:
             return f"a lattice vector is longer than {MAX_LENGTH:g} Å or not finite"
         reach = radius * math.sqrt(fx * fx + fy * fy + fz * fz) / volume if volume else math.inf  # radius / height
         images *= 2.0 * math.ceil(reach) + 1.0 if reach < 1e300 else math.inf
+        reaches.append(reach)
     if atoms == 0:
         return None
     if not volume:
@@ -88,6 +117,9 @@ def search_problem(lattice: np.ndarray, atoms: int, radius: float, *, max_work: 
     if not edges <= MAX_EDGES:
         return (f"{atoms} atom{'s' * (atoms != 1)} in {volume:.3g} Å³ would make ~{edges:.2g} neighbour pairs within {radius:g} Å "
                 f"(at most {MAX_EDGES:g})")
+    if _cell_list_collapses((reaches[0], reaches[1], reaches[2])):
+        return (f"the cell is too elongated for vesin's cell list at {radius:g} Å (vesin divides by zero on "
+                "such cells); reduce the cell or change the radius")
     if not images * atoms <= max_work:
         return (f"the cell is so thin that the search would visit ~{images:.2g} periodic images for each of "
                 f"{atoms} atom{'s' * (atoms != 1)} (at most {max_work:g} images x atoms)")

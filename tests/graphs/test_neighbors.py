@@ -108,6 +108,14 @@ def _hostile_child() -> None:  # run in a child: a regression would kill or hang
                 said[f"{name} / {call}"] = None
             except ValueError as exc:
                 said[f"{name} / {call}"] = str(exc)
+    elongated = (np.diag([1500.0, 0.5, 20.0]), [6], np.array([[0.1, 0.2, 0.3]]))  # vesin: SIGFPE at 0.5 Å
+    for call, fn in {"batch_edges": lambda: batch_edges([good, elongated], config=GraphConfig(cutoff=0.5)),
+                     "arrays_to_graph": lambda: arrays_to_graph(*elongated, config=GraphConfig(cutoff=0.5))}.items():
+        try:
+            fn()
+            said[f"elongated at 0.5 Å / {call}"] = None
+        except ValueError as exc:
+            said[f"elongated at 0.5 Å / {call}"] = str(exc)
     json.dump(said, sys.stdout)
 
 
@@ -120,7 +128,8 @@ def test_hostile_lattices_get_one_sentence_not_a_crash_or_a_hang() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"the child died (signal {-done.returncode}): {done.stderr[-500:]}"
     said = json.loads(done.stdout)
-    assert len(said) == 5 * len(HOSTILE)
+    assert len(said) == 5 * len(HOSTILE) + 2
+    assert "too elongated for vesin's cell list" in said["elongated at 0.5 Å / batch_edges"]
     for where, message in said.items():
         if where.endswith("12 nearest") and message is None:
             continue  # it searches a small radius first: the thin cell's 12 nearest came back in bounded time
